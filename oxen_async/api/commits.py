@@ -1,0 +1,40 @@
+"""Commits: history of a revision (an async iterator over pages) and one commit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from .. import paths
+from ..models import Commit, CommitPage, CommitPageResponse, CommitResponse
+from ._scope import RepoScope
+
+
+class Commits:
+    def __init__(self, scope: RepoScope) -> None:
+        self._r = scope
+
+    async def get(self, commit_id: str) -> Commit:
+        path = self._r.path(f"commits/{paths.segment(commit_id)}")
+        return (await self._r.session.request("GET", path, CommitResponse)).commit
+
+    async def history_page(
+        self, revision: str, path: str = "", *, page: int = 1, page_size: int = 100
+    ) -> CommitPage:
+        """One page of the history of a branch or commit (of ``path`` within it, if given)."""
+        url = self._r.path(f"commits/history/{paths.resource(revision, path)}")
+        return await self._r.session.request(
+            "GET", url, CommitPageResponse, params={"page": page, "page_size": page_size}
+        )
+
+    async def history(
+        self, revision: str, path: str = "", *, page_size: int = 100
+    ) -> AsyncIterator[Commit]:
+        """Every commit of the history, newest first, fetched a page at a time."""
+        page = 1
+        while True:
+            result = await self.history_page(revision, path, page=page, page_size=page_size)
+            for commit in result.commits:
+                yield commit
+            if not result.commits or page >= result.total_pages:
+                return
+            page += 1

@@ -1,0 +1,70 @@
+"""Directory listings: one page, every entry of a directory, a recursive walk, one entry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from .. import paths
+from ..models import DirListing, DirListingResponse, MetadataEntry, MetaResponse
+from ._scope import RepoScope
+
+DEFAULT_PAGE_SIZE = 1000
+
+
+class Dirs:
+    def __init__(self, scope: RepoScope) -> None:
+        self._r = scope
+
+    async def list_page(
+        self, revision: str, path: str = "", *, page: int = 1, page_size: int = 100
+    ) -> DirListing:
+        url = self._r.path(f"dir/{paths.resource(revision, path)}")
+        return await self._r.session.request(
+            "GET", url, DirListingResponse, params={"page": page, "page_size": page_size}
+        )
+
+    async def entries(
+        self, revision: str, path: str = "", *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[MetadataEntry]:
+        """Every entry of one directory (directories first, then files), page by page."""
+        page = 1
+        while True:
+            listing = await self.list_page(revision, path, page=page, page_size=page_size)
+            for entry in listing.entries:
+                yield entry
+            if not listing.entries or page >= listing.total_pages:
+                return
+            page += 1
+
+    async def walk(
+        self,
+        revision: str,
+        path: str = "",
+        *,
+        include_dirs: bool = False,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[tuple[str, MetadataEntry]]:
+        """Every file below ``path`` as (repo-relative path, entry), depth first.
+
+        Paths are built from the listed directory plus ``filename``: the server's own
+        ``resource.path`` is wrong for a file named like its parent directory.
+        """
+        # An explicit stack instead of recursion: memory grows with depth, not with breadth.
+        stack = [paths.repo_path(path)]
+        while stack:
+            current = stack.pop()
+            subdirs: list[str] = []
+            async for entry in self.entries(revision, current, page_size=page_size):
+                full = f"{current}/{entry.filename}" if current else entry.filename
+                if entry.is_dir:
+                    subdirs.append(full)
+                    if include_dirs:
+                        yield full, entry
+                else:
+                    yield full, entry
+            stack.extend(reversed(subdirs))
+
+    async def meta(self, revision: str, path: str) -> MetadataEntry:
+        """One file's or directory's entry (hash, size, type) without listing its parent."""
+        url = self._r.path(f"meta/{paths.resource(revision, path)}")
+        return (await self._r.session.request("GET", url, MetaResponse)).entry

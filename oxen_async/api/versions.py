@@ -1,0 +1,207 @@
+"""Content-addressed blobs: batch upload, metadata/exists, chunked upload, batch download."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import os
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from .. import paths
+from ..errors import IntegrityError, NotFoundError, OxenError
+from ..hashing import hash_bytes, same_hash
+from ..models import (
+    ChunkedFile,
+    CompleteVersionUpload,
+    ErrFile,
+    ErrFilesResponse,
+    StatusResponse,
+    VersionInfo,
+    VersionInfoResponse,
+)
+from ..multipart import FilePart, form
+from ..session import RetryPolicy
+from ._scope import RepoScope
+
+# oxen's stream segment: the chunk size of large uploads and the gzip inflate cap.
+CHUNK_SIZE = 10 * 1024 * 1024
+
+
+class VersionUploadError(OxenError):
+    """Blobs that the server still refused after every retry."""
+
+    def __init__(self, failed: list[ErrFile]) -> None:
+        self.failed = failed
+        sample = "; ".join(f"{f.hash}: {f.error}" for f in failed[:3])
+        super().__init__(f"{len(failed)} version(s) not stored: {sample}")
+
+
+class Versions:
+    def __init__(self, scope: RepoScope) -> None:
+        self._r = scope
+
+    async def upload_batch(self, parts: Sequence[FilePart]) -> list[ErrFile]:
+        """One ``POST /versions`` (filename = content id). Returns the server's err_files."""
+        resp = await self._r.session.request(
+            "POST",
+            self._r.path("versions"),
+            ErrFilesResponse,
+            body=lambda: form(parts),
+            idempotent=True,
+        )
+        return resp.err_files
+
+    async def upload(self, parts: Sequence[FilePart], *, attempts: int = 4) -> None:
+        """Store blobs, re-sending only those listed in err_files until none is left.
+
+        Raises VersionUploadError naming the blobs still refused (a wrong id never succeeds).
+        """
+        pending = list(parts)
+        policy = RetryPolicy()
+        failed: list[ErrFile] = []
+        for attempt in range(attempts):
+            failed = await self.upload_batch(pending)
+            if not failed:
+                return
+            bad = {f.hash for f in failed}
+            pending = [p for p in pending if p.filename in bad]
+            if attempt + 1 < attempts:
+                await asyncio.sleep(policy.delay(attempt, None))
+        raise VersionUploadError(failed)
+
+    async def metadata(self, version_id: str) -> VersionInfo:
+        url = self._r.path(f"versions/{paths.segment(version_id)}/metadata")
+        return (await self._r.session.request("GET", url, VersionInfoResponse)).version
+
+    async def exists(self, version_id: str) -> bool:
+        try:
+            await self.metadata(version_id)
+        except NotFoundError:
+            return False
+        return True
+
+    async def upload_chunk(self, version_id: str, offset: int, data: bytes) -> None:
+        """Store one chunk. The first write at an offset wins, so a retry is harmless."""
+        url = self._r.path(f"versions/{paths.segment(version_id)}/chunks")
+        await self._r.session.request(
+            "PUT",
+            url,
+            StatusResponse,
+            params={"offset": offset, "size": len(data)},
+            body=lambda: data,
+            idempotent=True,
+        )
+
+    async def complete(
+        self,
+        version_id: str,
+        *,
+        num_chunks: int,
+        file_name: str,
+        dst_dir: str | None = None,
+        workspace_id: str | None = None,
+    ) -> None:
+        """Join the chunks into the blob (hash-checked), staging it into a workspace if given.
+
+        Not idempotent on the server (a second call fails): not retried here.
+        """
+        url = self._r.path(f"versions/{paths.segment(version_id)}/complete")
+        body = CompleteVersionUpload(
+            files=[
+                ChunkedFile(
+                    hash=version_id,
+                    file_name=file_name,
+                    dst_dir=dst_dir or None,
+                    num_chunks=num_chunks,
+                )
+            ],
+            workspace_id=workspace_id,
+        )
+        await self._r.session.request("POST", url, StatusResponse, json=body)
+
+    async def upload_file(
+        self,
+        local_path: str | os.PathLike[str],
+        version_id: str,
+        size: int,
+        *,
+        repo_path: str,
+        workspace_id: str | None = None,
+        concurrency: int = 4,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        """Chunked upload of a large file, staged at ``repo_path`` in ``workspace_id`` if given.
+
+        At most ``concurrency`` chunks are in memory at once. Each chunk is re-read from disk in
+        a worker thread; the server verifies the whole blob against ``version_id`` on complete.
+        """
+        num_chunks = max(1, -(-size // chunk_size))
+        limiter = anyio.Semaphore(concurrency)
+
+        async def send(index: int) -> None:
+            async with limiter:
+                offset = index * chunk_size
+                data = await anyio.to_thread.run_sync(
+                    _read_range, Path(local_path), offset, chunk_size
+                )
+                await self.upload_chunk(version_id, offset, data)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(num_chunks):
+                tg.start_soon(send, i)
+        clean = paths.repo_path(repo_path)
+        dst_dir, _, file_name = clean.rpartition("/")
+        await self.complete(
+            version_id,
+            num_chunks=num_chunks,
+            file_name=file_name,
+            dst_dir=dst_dir or None,
+            workspace_id=workspace_id,
+        )
+
+    async def download(self, version_ids: Sequence[str]) -> dict[str, bytes]:
+        """Fetch blobs by content id in one ``QUERY /versions`` (a gzipped tar), hash-verified.
+
+        Raises NotFoundError when the server lacks any of them.
+        """
+        wanted = list(dict.fromkeys(version_ids))
+        if not wanted:
+            return {}
+        request = await anyio.to_thread.run_sync(
+            lambda: gzip.compress("".join(f"{h}\n" for h in wanted).encode(), 6)
+        )
+        async with self._r.session.stream(
+            "QUERY", self._r.path("versions"), body=lambda: request, idempotent=True
+        ) as resp:
+            archive = await resp.read()
+        blobs = await anyio.to_thread.run_sync(_untar_and_verify, archive)
+        missing = [h for h in wanted if h not in blobs]
+        if missing:
+            raise IntegrityError(f"batch download lacks {len(missing)} blob(s): {missing[:3]}")
+        return blobs
+
+
+def _read_range(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def _untar_and_verify(archive: bytes) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            handle = tar.extractfile(member)
+            data = handle.read() if handle else b""
+            if not same_hash(hash_bytes(data), member.name):
+                raise IntegrityError(f"blob {member.name} does not match its content id")
+            out[member.name] = data
+    return out

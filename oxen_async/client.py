@@ -1,0 +1,122 @@
+"""The entry point: ``OxenClient`` owns one HTTP session; ``RemoteRepo`` groups the calls
+on one repository."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import aiohttp
+
+from . import config
+from .api._scope import RepoScope
+from .api.branches import Branches
+from .api.commits import Commits
+from .api.dirs import Dirs
+from .api.files import Files
+from .api.repos import Repositories
+from .api.versions import Versions
+from .api.workspaces import Workspaces
+from .errors import ConfigError
+from .session import RetryPolicy, Session
+
+if TYPE_CHECKING:
+    from .upload.report import UploadReport
+
+
+class OxenClient:
+    """An async client for one Oxen host.
+
+    ``async with OxenClient("http://localhost:3000", token=...) as oxen:`` then
+    ``repo = oxen.repo("ns/name")``. Host and token fall back to ``OXEN_HOST`` /
+    ``OXEN_AUTH_TOKEN`` and to oxen's own ``auth_config.toml``. Safe to share across tasks.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
+        max_connections: int = 32,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        resolved = config.resolve_host(host)
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        self.session = Session(
+            resolved,
+            token=config.resolve_token(token, resolved),
+            max_connections=max_connections,
+            retry=retry or RetryPolicy(),
+            **kwargs,
+        )
+        self.repos = Repositories(self.session)
+
+    @property
+    def host(self) -> str:
+        return self.session.host
+
+    def __repr__(self) -> str:
+        return f"OxenClient({self.session!r})"
+
+    async def __aenter__(self) -> Self:
+        await self.session.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def repo(self, namespace_or_full: str, name: str | None = None) -> RemoteRepo:
+        """``repo("ns/name")`` or ``repo("ns", "name")``."""
+        if name is None:
+            namespace, sep, name = namespace_or_full.partition("/")
+            if not sep:
+                raise ConfigError(f"expected NAMESPACE/REPO, got {namespace_or_full!r}")
+        else:
+            namespace = namespace_or_full
+        return RemoteRepo(self.session, namespace, name)
+
+
+class RemoteRepo:
+    """The calls on one repository, grouped by resource."""
+
+    def __init__(self, session: Session, namespace: str, name: str) -> None:
+        from . import paths
+
+        for part in (namespace, name):
+            paths.segment(part)  # validates: one plain path segment each
+        self.scope = RepoScope(session, namespace, name)
+        self.branches = Branches(self.scope)
+        self.commits = Commits(self.scope)
+        self.dirs = Dirs(self.scope)
+        self.files = Files(self.scope)
+        self.workspaces = Workspaces(self.scope)
+        self.versions = Versions(self.scope)
+
+    @property
+    def namespace(self) -> str:
+        return self.scope.namespace
+
+    @property
+    def name(self) -> str:
+        return self.scope.name
+
+    @property
+    def full_name(self) -> str:
+        return self.scope.full_name
+
+    def __repr__(self) -> str:
+        return f"RemoteRepo({self.full_name!r} at {self.scope.session.host!r})"
+
+    async def upload_folder(self, local_dir: str, **options: Any) -> UploadReport:
+        """Land a local folder as one commit on a branch (``oxen_async.upload``)."""
+        from .upload.pipeline import upload_folder
+
+        return await upload_folder(self, local_dir, **options)

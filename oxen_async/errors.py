@@ -1,0 +1,127 @@
+"""One exception hierarchy for everything the library raises.
+
+HTTP errors carry the method, the URL (never the token: it travels only in a header), the status
+and the server's own message, so a caller can log them as they are.
+"""
+
+from __future__ import annotations
+
+
+class OxenError(Exception):
+    """Base of every error raised by oxen_async."""
+
+
+class ConfigError(OxenError, ValueError):
+    """Bad arguments or configuration (host, token, names, local paths)."""
+
+
+class TransportError(OxenError, ConnectionError):
+    """The request never got an HTTP answer: connection refused or reset, timeout, TLS."""
+
+    def __init__(self, method: str, url: str, message: str) -> None:
+        self.method = method
+        self.url = url
+        self.message = message
+        super().__init__(f"{method} {url}: {message}")
+
+
+class HTTPError(OxenError):
+    """The server answered with an error status."""
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        status: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.retry_after = retry_after
+        super().__init__(f"{method} {url} -> {status}: {message}")
+
+
+class BadRequestError(HTTPError, ValueError):
+    """400, 413, 415: the server refused the request as malformed."""
+
+
+class UnprocessableError(HTTPError):
+    """422: understood but not done (for a merge: nothing to commit)."""
+
+
+class NothingToCommitError(UnprocessableError):
+    """422 NoChanges: the workspace has no staged change against the branch."""
+
+
+class UnauthorizedError(HTTPError, PermissionError):
+    """401/403: missing or wrong token."""
+
+
+class NotFoundError(HTTPError, LookupError):
+    """404: the repository, branch, commit, workspace, path or version does not exist."""
+
+
+class ConflictError(HTTPError):
+    """409: the resource exists already, or the workspace is behind its branch."""
+
+
+class AlreadyExistsError(ConflictError):
+    """409 on create: the repository exists already."""
+
+
+class UpdateRequiredError(HTTPError):
+    """426: the server refused this client's User-Agent as too old."""
+
+
+class RateLimitedError(HTTPError):
+    """429: the repository is busy (maintenance lock) or the caller is throttled."""
+
+
+class ServerError(HTTPError):
+    """5xx: the server failed."""
+
+
+class IntegrityError(OxenError):
+    """Downloaded or uploaded bytes do not match their content id."""
+
+
+def error_for_status(
+    method: str,
+    url: str,
+    status: int,
+    message: str,
+    *,
+    error_type: str | None = None,
+    retry_after: float | None = None,
+) -> HTTPError:
+    """The exception class that matches an HTTP status (the one place that maps them)."""
+    cls: type[HTTPError]
+    if status in (401, 403):
+        cls = UnauthorizedError
+    elif status == 404:
+        cls = NotFoundError
+    elif status == 409:
+        cls = AlreadyExistsError if "exists" in message.lower() else ConflictError
+    elif status == 422:
+        cls = NothingToCommitError if _is_no_changes(message, error_type) else UnprocessableError
+    elif status == 426:
+        cls = UpdateRequiredError
+    elif status == 429:
+        cls = RateLimitedError
+    elif status >= 500:
+        cls = ServerError
+    elif status in (400, 405, 411, 413, 414, 415):
+        cls = BadRequestError
+    else:
+        cls = HTTPError
+    return cls(method, url, status, message, error_type=error_type, retry_after=retry_after)
+
+
+def _is_no_changes(message: str, error_type: str | None) -> bool:
+    return error_type == "no_changes" or message.replace("_", "").lower() == "nochanges"
