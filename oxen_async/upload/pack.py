@@ -1,0 +1,120 @@
+"""Read, verify and compress a batch of files into multipart parts (blocking: worker threads).
+
+A file is read with its size and mtime checked before and after the read, and hashed from the
+exact bytes that are sent, so a file that changes during the upload is never committed with
+bytes that do not match the hash we record. Compression is per file: gzip (level 1: the
+server must inflate it again, and on a fast link CPU, not bandwidth, is the limit) only when
+it saves at least a tenth; incompressible files travel raw.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..hashing import hash_bytes
+from ..multipart import FilePart, unsendable_filename
+
+CompressMode = Literal["auto", "always", "never"]
+
+GZIP_LEVEL = 1
+SAMPLE = 16 * 1024  # probe larger files with a sample before compressing them whole
+MIN_GAIN = 0.9  # keep gzip only if it is at most 90% of the raw size
+MIN_COMPRESS_SIZE = 256
+READ_TRIES = 3
+
+
+@dataclass(slots=True)
+class FileJob:
+    """One file to send; ``hash`` is what the plan saw, updated to what was actually read."""
+
+    rel_path: str
+    abs_path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class PackedBatch:
+    jobs: list[FileJob] = field(default_factory=list)
+    parts: list[FilePart] = field(default_factory=list)
+    raw_bytes: int = 0
+    wire_bytes: int = 0
+    failures: list[tuple[FileJob, str]] = field(default_factory=list)
+
+
+def gzip_bytes(data: bytes, level: int = GZIP_LEVEL) -> bytes:
+    # wbits=31: a gzip container, which is what oxen-server expects for application/gzip.
+    comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return comp.compress(data) + comp.flush()
+
+
+def _worth_compressing(data: bytes) -> bool:
+    if len(data) < MIN_COMPRESS_SIZE:
+        return False
+    if len(data) <= SAMPLE:
+        return True
+    sample = data[:SAMPLE]
+    return len(zlib.compress(sample, GZIP_LEVEL)) <= MIN_GAIN * len(sample)
+
+
+def encode(data: bytes, mode: CompressMode) -> tuple[bytes, bool]:
+    """The bytes to put on the wire and whether they are gzip."""
+    if mode == "never" or (mode == "auto" and not _worth_compressing(data)):
+        return data, False
+    packed = gzip_bytes(data)
+    if mode == "auto" and len(packed) > MIN_GAIN * len(data):
+        return data, False
+    return packed, True
+
+
+def read_stable(path: str, expected: tuple[int, int] | None = None) -> bytes:
+    """Read a whole file whose size and mtime do not change during the read.
+
+    Raises OSError, or ValueError("file kept changing ...") after READ_TRIES unstable reads.
+    """
+    for _ in range(READ_TRIES):
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno())
+            data = f.read()
+            after = os.fstat(f.fileno())
+        stable = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+        if stable and len(data) == after.st_size:
+            return data
+    raise ValueError("file kept changing while it was being read")
+
+
+def check_name(rel_path: str) -> str | None:
+    """Why a path cannot be uploaded under its own name, or None."""
+    try:
+        rel_path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8"
+    return unsendable_filename(rel_path)
+
+
+def pack(jobs: list[FileJob], mode: CompressMode) -> PackedBatch:
+    """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``."""
+    batch = PackedBatch()
+    encoded: dict[str, tuple[bytes, bool]] = {}  # identical content is compressed once
+    for job in jobs:
+        try:
+            data = read_stable(job.abs_path)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            batch.failures.append((job, f"cannot read: {reason}"))
+            continue
+        job.hash = hash_bytes(data)
+        job.size = len(data)
+        wire = encoded.get(job.hash)
+        if wire is None:
+            wire = encoded[job.hash] = encode(data, mode)
+        batch.jobs.append(job)
+        batch.parts.append(FilePart(job.rel_path, wire[0], wire[1]))
+        batch.raw_bytes += len(data)
+        batch.wire_bytes += len(wire[0])
+    return batch

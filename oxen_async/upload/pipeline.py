@@ -1,0 +1,624 @@
+"""The bulk uploader: a local folder into ONE commit on a branch.
+
+    scan -> plan (remote tree by directory, hash in threads, skip unchanged/staged)
+         -> pack (read, verify, compress in threads) -> send (N in flight into a workspace)
+         -> reconcile (diff expected staged paths against the server's answer, retry by file)
+         -> merge (one commit)
+
+Stages are joined by bounded anyio streams, so a slow stage back-pressures the ones before
+it: at most about ``2 x concurrency`` batches of ``batch_bytes`` are in memory, plus one
+directory's remote listing per planner, whatever the folder's size. Files over the gzip cap go
+through the chunked /versions route into the same workspace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from .. import config, paths
+from ..api.repos import Repositories
+from ..errors import (
+    BadRequestError,
+    ConfigError,
+    HTTPError,
+    NotFoundError,
+    NothingToCommitError,
+    OxenError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from ..hashing import hash_file_sync
+from ..models import Commit
+from ..session import RetryPolicy
+from .large import FileChangedError, upload_large
+from .looplag import LoopLagMonitor
+from .pack import CompressMode, FileJob, PackedBatch, check_name, pack
+from .report import FileFailure, ProgressCallback, Status, UploadProgress, UploadReport
+from .scan import LocalFile, Problem, ScanItem, SkippedSymlinkDir, scan
+from .state import UploadState, default_state_dir, state_key
+
+if TYPE_CHECKING:
+    from ..client import RemoteRepo
+
+MiB = 1024 * 1024
+LARGE_FILE = 10 * MiB  # the server's gzip inflate cap; the official client's threshold too
+FILE_ATTEMPTS = 4  # a file missing from the server's answer is re-sent this often in all
+BATCH_ATTEMPTS = 5  # a batch whose request fails (after the session's own retries)
+HASH_HOP_FILES = 256  # small files hashed per worker-thread hop
+HASH_HOP_BYTES = 32 * MiB
+PLANNERS = 4
+PACKERS = 2
+RETRYABLE = (TransportError, ServerError, RateLimitedError)
+
+
+async def upload_folder(
+    repo: RemoteRepo,
+    local_dir: str | os.PathLike[str],
+    *,
+    branch: str = "main",
+    dest: str = "",
+    message: str | None = None,
+    author: config.Author | None = None,
+    concurrency: int = 8,
+    batch_bytes: int = 4 * MiB,
+    batch_files: int = 1000,
+    compress: CompressMode = "auto",
+    large_file_threshold: int = LARGE_FILE,
+    resume: bool = True,
+    state_dir: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> UploadReport:
+    """Upload ``local_dir`` to ``dest`` on ``branch`` as one commit and report every file.
+
+    Files whose path and content are already on the branch are skipped; rerunning on an
+    unchanged folder sends nothing and commits nothing. After a crash, a rerun reuses the
+    workspace and skips what it had staged. Raises ConfigError (bad arguments),
+    NotFoundError (no such repository), UnauthorizedError, TransportError before anything is
+    sent; once sending started, failures land in the report instead.
+    """
+    root = _check_folder(Path(local_dir))
+    if concurrency < 1 or batch_bytes < 1 or batch_files < 1:
+        raise ConfigError("concurrency, batch_bytes and batch_files must be positive")
+    if large_file_threshold > LARGE_FILE:
+        raise ConfigError(f"large_file_threshold cannot exceed the server's {LARGE_FILE} byte cap")
+    who = author or config.resolve_author()
+    if who is None:
+        raise ConfigError(
+            "no commit author: pass author name and email, or set them in oxen's user_config.toml"
+        )
+    run = _Upload(
+        repo,
+        root,
+        branch=branch,
+        dest=paths.repo_path(dest),
+        message=message,
+        author=who,
+        concurrency=concurrency,
+        batch_bytes=batch_bytes,
+        batch_files=batch_files,
+        compress=compress,
+        large_threshold=large_file_threshold,
+        resume=resume,
+        state_dir=Path(state_dir) if state_dir else default_state_dir(),
+        progress=progress,
+    )
+    return await run.run()
+
+
+def _check_folder(root: Path) -> Path:
+    if not root.exists():
+        raise ConfigError(f"local folder {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise ConfigError(f"{str(root)!r} is a file, not a folder")
+    return root
+
+
+class _Upload:
+    def __init__(
+        self,
+        repo: RemoteRepo,
+        root: Path,
+        *,
+        branch: str,
+        dest: str,
+        message: str | None,
+        author: config.Author,
+        concurrency: int,
+        batch_bytes: int,
+        batch_files: int,
+        compress: CompressMode,
+        large_threshold: int,
+        resume: bool,
+        state_dir: Path,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.repo = repo
+        self.root = root
+        self.branch = branch
+        self.dest = dest
+        self.message = message
+        self.author = author
+        self.concurrency = concurrency
+        self.batch_bytes = batch_bytes
+        self.batch_files = batch_files
+        self.compress: CompressMode = compress
+        self.large_threshold = large_threshold
+        self.resume = resume
+        self.state_dir = state_dir
+        self.on_progress = progress
+        self.progress = UploadProgress()
+        self.failures: list[FileFailure] = []
+        self.symlink_dirs: list[str] = []
+        self.head: Commit | None = None
+        self.workspace_id: str | None = None
+        self._ws_lock = anyio.Lock()
+        self._listings: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._listing_locks: dict[str, anyio.Lock] = {}
+        self.staged_now = 0
+        self.bytes_sent = 0
+        self.wire_bytes = 0
+        self.large_files = 0
+        self.batches = 0
+        self.batch_retries = 0
+        self.file_retries = 0
+        self.lag = LoopLagMonitor()
+        self.state: UploadState | None = None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    def _fail(self, rel_path: str, reason: str) -> None:
+        self.failures.append(FileFailure(rel_path, reason))
+        self.progress.files_failed += 1
+
+    def _remote_path(self, rel: str) -> str:
+        return f"{self.dest}/{rel}" if self.dest and rel else (self.dest or rel)
+
+    # -- main -------------------------------------------------------------------------------
+
+    async def run(self) -> UploadReport:
+        started = time.perf_counter()
+        await self._preflight()
+        key = state_key(
+            self.repo.scope.session.host,
+            self.repo.full_name,
+            self.branch,
+            self.dest,
+            str(self.root),
+        )
+        self.state = await anyio.to_thread.run_sync(UploadState, self.state_dir / f"{key}.sqlite")
+        try:
+            return await self._run(started)
+        finally:
+            await anyio.to_thread.run_sync(self.state.close)
+
+    async def _preflight(self) -> None:
+        """Fail before sending anything: unknown repository, missing branch, bad token."""
+        info = await Repositories(self.repo.scope.session).get(self.repo.namespace, self.repo.name)
+        try:
+            branch = await self.repo.branches.get(self.branch)
+        except NotFoundError:
+            if info.branch_count or not info.is_empty:
+                raise ConfigError(
+                    f"branch {self.branch!r} does not exist in {self.repo.full_name}"
+                ) from None
+            return  # an empty repository: the workspace will start the branch
+        self.head = await self.repo.commits.get(branch.commit_id)
+
+    async def _run(self, started: float) -> UploadReport:
+        assert self.state is not None
+        state = self.state
+        if self.resume:
+            await self._resume_workspace(state)
+        else:
+            await anyio.to_thread.run_sync(state.finish_workspace)
+        error: str | None = None
+        try:
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(self.lag.run)
+                await self._pipeline()
+                self.progress.phase = "committing"
+                self._emit()
+                commit = await self._commit()
+                outer.cancel_scope.cancel()
+        except* (OxenError, OSError) as group:
+            error = "; ".join(str(e) for e in group.exceptions)
+            commit = None
+        self.progress.phase = "done"
+        self._emit()
+        return self._report(started, commit, error)
+
+    async def _resume_workspace(self, state: UploadState) -> None:
+        previous = await anyio.to_thread.run_sync(state.get_meta, "workspace_id")
+        if previous is None:
+            return
+        try:
+            await self.repo.workspaces.get(previous)
+        except NotFoundError:
+            await anyio.to_thread.run_sync(state.finish_workspace)
+            return
+        self.workspace_id = previous
+
+    async def _pipeline(self) -> None:
+        scan_tx, scan_rx = anyio.create_memory_object_stream[tuple[str, list[ScanItem]]](4)
+        small_tx, small_rx = anyio.create_memory_object_stream[FileJob](self.batch_files)
+        large_tx, large_rx = anyio.create_memory_object_stream[FileJob](2)
+        packed_tx, packed_rx = anyio.create_memory_object_stream[PackedBatch](self.concurrency)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._scan, scan_tx)
+            async with small_tx, large_tx, packed_tx:
+                for _ in range(PLANNERS):
+                    tg.start_soon(self._plan, scan_rx.clone(), small_tx.clone(), large_tx.clone())
+                for _ in range(PACKERS):
+                    tg.start_soon(self._pack, small_rx.clone(), packed_tx.clone())
+                for _ in range(self.concurrency):
+                    tg.start_soon(self._send, packed_rx.clone())
+                for _ in range(min(2, self.concurrency)):
+                    tg.start_soon(self._send_large, large_rx.clone())
+            for stream in (scan_rx, small_rx, large_rx, packed_rx):
+                await stream.aclose()
+
+    # -- scan -------------------------------------------------------------------------------
+
+    async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
+        walker = scan(str(self.root))
+        async with out:
+            while True:
+                piece = await anyio.to_thread.run_sync(next, walker, None)
+                if piece is None:
+                    break
+                await out.send(piece)
+        self.progress.scan_done = True
+        self._emit()
+
+    # -- plan -------------------------------------------------------------------------------
+
+    async def _plan(
+        self,
+        pieces: ObjectReceiveStream[tuple[str, list[ScanItem]]],
+        small: ObjectSendStream[FileJob],
+        large: ObjectSendStream[FileJob],
+    ) -> None:
+        assert self.state is not None
+        async with pieces, small, large:
+            async for rel_dir, items in pieces:
+                files: list[LocalFile] = []
+                for item in items:
+                    if isinstance(item, Problem):
+                        self.progress.files_seen += 1
+                        self._fail(item.rel_path, item.reason)
+                    elif isinstance(item, SkippedSymlinkDir):
+                        self.symlink_dirs.append(item.rel_path)
+                    else:
+                        self.progress.files_seen += 1
+                        self.progress.bytes_seen += item.size
+                        reason = check_name(item.rel_path)
+                        if reason:
+                            self._fail(item.rel_path, reason)
+                        else:
+                            files.append(item)
+                if files:
+                    await self._plan_files(rel_dir, files, small, large)
+                self._emit()
+
+    async def _plan_files(
+        self,
+        rel_dir: str,
+        files: list[LocalFile],
+        small: ObjectSendStream[FileJob],
+        large: ObjectSendStream[FileJob],
+    ) -> None:
+        assert self.state is not None
+        state = self.state
+        remote = await self._remote_listing(rel_dir)
+        hashes = await anyio.to_thread.run_sync(
+            state.cached_hashes, [(f.rel_path, f.size, f.mtime_ns, f.inode) for f in files]
+        )
+        todo = [f for f in files if f.rel_path not in hashes]
+        fresh = await self._hash(todo)
+        hashes.update({rel: h for rel, h in fresh.items() if h is not None})
+        await anyio.to_thread.run_sync(
+            state.cache_hashes,
+            [
+                (f.rel_path, f.size, f.mtime_ns, f.inode, hashes[f.rel_path])
+                for f in todo
+                if fresh.get(f.rel_path)
+            ],
+        )
+        staged = (
+            await anyio.to_thread.run_sync(state.staged_hashes, [f.rel_path for f in files])
+            if self.workspace_id
+            else {}
+        )
+        for f in files:
+            digest = hashes.get(f.rel_path)
+            if digest is None:
+                self._fail(f.rel_path, "cannot read: file vanished or is unreadable")
+                continue
+            if remote.get(f.rel_path.rsplit("/", 1)[-1]) == digest:
+                self.progress.files_unchanged += 1
+                continue
+            if staged.get(f.rel_path) == digest:
+                self.progress.files_resumed += 1
+                continue
+            job = FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest)
+            await (large if f.size > self.large_threshold else small).send(job)
+
+    async def _hash(self, files: Sequence[LocalFile]) -> dict[str, str | None]:
+        """Content ids, many small files per worker-thread hop; None for unreadable files."""
+        out: dict[str, str | None] = {}
+        group: list[LocalFile] = []
+        size = 0
+
+        def run(batch: list[LocalFile]) -> dict[str, str | None]:
+            result: dict[str, str | None] = {}
+            for f in batch:
+                try:
+                    result[f.rel_path] = hash_file_sync(f.abs_path)[0]
+                except OSError:
+                    result[f.rel_path] = None
+            return result
+
+        for f in files:
+            group.append(f)
+            size += f.size
+            if len(group) >= HASH_HOP_FILES or size >= HASH_HOP_BYTES:
+                out.update(await anyio.to_thread.run_sync(run, group))
+                group, size = [], 0
+        if group:
+            out.update(await anyio.to_thread.run_sync(run, group))
+        return out
+
+    async def _remote_listing(self, rel_dir: str) -> dict[str, str]:
+        """filename -> hash of the files in one directory of the branch head (cached LRU)."""
+        if self.head is None:
+            return {}
+        cached = self._listings.get(rel_dir)
+        if cached is not None:
+            return cached
+        lock = self._listing_locks.setdefault(rel_dir, anyio.Lock())
+        async with lock:
+            cached = self._listings.get(rel_dir)
+            if cached is not None:
+                return cached
+            listing: dict[str, str] = {}
+            try:
+                async for entry in self.repo.dirs.entries(
+                    self.head.id, self._remote_path(rel_dir), page_size=10_000
+                ):
+                    if not entry.is_dir:
+                        listing[entry.filename] = entry.hash
+            except NotFoundError:
+                pass  # the directory is new on the branch
+            self._listings[rel_dir] = listing
+            while len(self._listings) > PLANNERS * 2:
+                old, _ = self._listings.popitem(last=False)
+                self._listing_locks.pop(old, None)
+        return listing
+
+    # -- pack -------------------------------------------------------------------------------
+
+    async def _pack(
+        self, jobs: ObjectReceiveStream[FileJob], out: ObjectSendStream[PackedBatch]
+    ) -> None:
+        async with jobs, out:
+            batch: list[FileJob] = []
+            size = 0
+            async for job in jobs:
+                batch.append(job)
+                size += job.size
+                if len(batch) >= self.batch_files or size >= self.batch_bytes:
+                    await out.send(await self._pack_now(batch))
+                    batch, size = [], 0
+            if batch:
+                await out.send(await self._pack_now(batch))
+
+    async def _pack_now(self, jobs: list[FileJob]) -> PackedBatch:
+        packed = await anyio.to_thread.run_sync(pack, jobs, self.compress)
+        for job, reason in packed.failures:
+            self._fail(job.rel_path, reason)
+        return packed
+
+    # -- send -------------------------------------------------------------------------------
+
+    async def _workspace(self) -> str:
+        async with self._ws_lock:
+            if self.workspace_id is None:
+                assert self.state is not None
+                ws = await self.repo.workspaces.get_or_create(
+                    self.branch, workspace_id=str(uuid.uuid4())
+                )
+                await anyio.to_thread.run_sync(self.state.start_workspace, ws.id)
+                self.workspace_id = ws.id
+            return self.workspace_id
+
+    async def _send(self, batches: ObjectReceiveStream[PackedBatch]) -> None:
+        async with batches:
+            async for batch in batches:
+                await self._send_batch(batch)
+
+    async def _send_batch(self, batch: PackedBatch) -> None:
+        """Send, diff what the server staged against what was sent, re-send the rest."""
+        assert self.state is not None
+        backoff = RetryPolicy()
+        failed_requests = 0
+        while batch.jobs:
+            ws = await self._workspace()
+            try:
+                staged = await self.repo.workspaces.add_files(ws, self.dest, batch.parts)
+            except BadRequestError as exc:
+                for job in batch.jobs:
+                    self._fail(job.rel_path, f"refused by the server: {exc.message}")
+                return
+            except RETRYABLE as exc:
+                failed_requests += 1
+                self.batch_retries += 1
+                if failed_requests >= BATCH_ATTEMPTS:
+                    for job in batch.jobs:
+                        self._fail(job.rel_path, f"not sent: {exc}")
+                    return
+                await anyio.sleep(backoff.delay(failed_requests, getattr(exc, "retry_after", None)))
+                continue
+            self.batches += 1
+            self.wire_bytes += batch.wire_bytes
+            landed = set(staged)
+            done: list[FileJob] = []
+            missing: list[FileJob] = []
+            for job in batch.jobs:
+                (done if self._remote_path(job.rel_path) in landed else missing).append(job)
+            await anyio.to_thread.run_sync(
+                self.state.record_staged, [(j.rel_path, j.hash) for j in done]
+            )
+            self.staged_now += len(done)
+            self.progress.files_sent += len(done)
+            sent_bytes = sum(j.size for j in done)
+            self.progress.bytes_sent += sent_bytes
+            self.bytes_sent += sent_bytes
+            self._emit()
+            retry: list[FileJob] = []
+            for job in missing:
+                job.attempts += 1
+                if job.attempts >= FILE_ATTEMPTS:
+                    self._fail(job.rel_path, "not staged by the server after repeated attempts")
+                else:
+                    retry.append(job)
+            if not retry:
+                return
+            self.file_retries += len(retry)
+            await anyio.sleep(backoff.delay(retry[0].attempts, None))
+            batch = await self._pack_now(retry)
+
+    async def _send_large(self, jobs: ObjectReceiveStream[FileJob]) -> None:
+        assert self.state is not None
+        async with jobs:
+            async for job in jobs:
+                backoff = RetryPolicy()
+                for attempt in range(1, BATCH_ATTEMPTS + 1):
+                    ws = await self._workspace()
+                    try:
+                        sent = await upload_large(
+                            self.repo.versions,
+                            job,
+                            repo_path=self._remote_path(job.rel_path),
+                            workspace_id=ws,
+                        )
+                    except FileChangedError as exc:
+                        self._fail(job.rel_path, str(exc))
+                        break
+                    except OSError as exc:
+                        self._fail(job.rel_path, f"cannot read: {exc.strerror or exc}")
+                        break
+                    except (*RETRYABLE, HTTPError) as exc:
+                        if (
+                            isinstance(exc, NotFoundError | BadRequestError)
+                            or attempt == BATCH_ATTEMPTS
+                        ):
+                            self._fail(job.rel_path, f"chunked upload failed: {exc}")
+                            break
+                        self.batch_retries += 1
+                        await anyio.sleep(backoff.delay(attempt, None))
+                        continue
+                    await anyio.to_thread.run_sync(
+                        self.state.record_staged, [(job.rel_path, job.hash)]
+                    )
+                    self.large_files += 1
+                    self.staged_now += 1
+                    self.progress.files_sent += 1
+                    self.progress.bytes_sent += job.size
+                    self.bytes_sent += job.size
+                    self.wire_bytes += sent
+                    self._emit()
+                    break
+
+    # -- commit -----------------------------------------------------------------------------
+
+    async def _commit(self) -> Commit | None:
+        """Merge the workspace into the branch: one commit, or None when nothing changed."""
+        assert self.state is not None
+        if self.workspace_id is None:
+            return None
+        count = self.staged_now + self.progress.files_resumed
+        message = self.message or f"Upload {count} file(s) to {self.dest or '/'}"
+        ws = self.workspace_id
+        try:
+            commit = await self._merge(ws, message)
+        except NothingToCommitError:
+            # Everything sent matched the branch already; the unnamed workspace stays: drop it.
+            with contextlib.suppress(NotFoundError):
+                await self.repo.workspaces.delete(ws)
+            commit = None
+        await anyio.to_thread.run_sync(self.state.finish_workspace)
+        return commit
+
+    async def _merge(self, ws: str, message: str) -> Commit:
+        """Merge once; if the answer is lost, look at the branch before trying again."""
+        before = self.head.id if self.head else None
+        for attempt in range(1, 4):
+            try:
+                return await self.repo.workspaces.merge(
+                    ws, self.branch, message=message, author=self.author
+                )
+            except RETRYABLE:
+                if attempt == 3:
+                    raise
+            await anyio.sleep(attempt)
+            try:
+                head = await self.repo.branches.get(self.branch)
+            except NotFoundError:
+                continue
+            if head.commit_id != before:
+                commit = await self.repo.commits.get(head.commit_id)
+                if commit.message == message:
+                    return commit  # the merge went through; only its answer was lost
+        raise AssertionError("unreachable")
+
+    # -- report -----------------------------------------------------------------------------
+
+    def _report(self, started: float, commit: Commit | None, error: str | None) -> UploadReport:
+        p = self.progress
+        status: Status
+        if error is not None:
+            status = "failed"
+        elif commit is not None:
+            status = "committed"
+        else:
+            status = "nothing_to_commit"
+        return UploadReport(
+            repo=self.repo.full_name,
+            branch=self.branch,
+            dest=self.dest,
+            status=status,
+            commit_id=commit.id if commit else None,
+            files_total=p.files_seen,
+            files_uploaded=self.staged_now,
+            files_unchanged=p.files_unchanged,
+            files_resumed=p.files_resumed,
+            failed=sorted(self.failures, key=lambda f: f.path),
+            bytes_total=p.bytes_seen,
+            bytes_uploaded=self.bytes_sent,
+            wire_bytes=self.wire_bytes,
+            large_files=self.large_files,
+            batches=self.batches,
+            batch_retries=self.batch_retries,
+            file_retries=self.file_retries,
+            skipped_symlink_dirs=sorted(self.symlink_dirs),
+            elapsed_s=round(time.perf_counter() - started, 3),
+            loop_lag_p99_ms=round(self.lag.percentile_ms(0.99), 2),
+            loop_lag_max_ms=round(self.lag.max_ms(), 2),
+            error=error,
+        )

@@ -1,0 +1,106 @@
+"""Walk a local folder lazily, one directory at a time, in a stable order.
+
+Symlink policy: a symlink to a regular file is followed (its content is uploaded at the link's
+path); a symlink to a directory is not followed (no cycles, no escaping the folder) and is
+listed as skipped; a broken symlink, a special file (fifo, socket, device) and an unreadable
+entry are problems reported by path. Nothing builds a list of the whole tree: memory grows with
+the largest directory, not with the folder.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    rel_path: str  # repo-style, '/'-separated, relative to the scanned folder
+    abs_path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    rel_path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedSymlinkDir:
+    rel_path: str
+
+
+ScanItem = LocalFile | Problem | SkippedSymlinkDir
+
+
+CHUNK = 1000  # entries per yielded piece, so a flat folder of a million files streams too
+
+
+def scan(root: str) -> Iterator[tuple[str, list[ScanItem]]]:
+    """Yield ``(rel_dir, entries)`` pieces of at most CHUNK entries, directories depth first.
+
+    Blocking (it stats files): iterate it in a worker thread.
+    """
+    stack: list[tuple[str, str]] = [(root, "")]
+    while stack:
+        abs_dir, rel_dir = stack.pop()
+        subdirs: list[tuple[str, str]] = []
+        items: list[ScanItem] = []
+        try:
+            with os.scandir(abs_dir) as it:
+                for entry in it:
+                    rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                    item = _classify(entry, rel)
+                    if item == "dir":
+                        subdirs.append((entry.path, rel))
+                    elif item is not None and not isinstance(item, str):
+                        items.append(item)
+                        if len(items) >= CHUNK:
+                            yield rel_dir, items
+                            items = []
+        except OSError as exc:
+            items.append(Problem(rel_dir or ".", f"cannot list directory: {exc.strerror or exc}"))
+        if items:
+            yield rel_dir, items
+        subdirs.sort(reverse=True)  # pop() then visits them in name order
+        stack.extend(subdirs)
+
+
+def _classify(entry: os.DirEntry[str], rel: str) -> ScanItem | str | None:
+    try:
+        is_link = entry.is_symlink()
+        if is_link:
+            try:
+                st = os.stat(entry.path)  # follows the link
+            except FileNotFoundError:
+                return Problem(rel, "broken symlink")
+            except OSError as exc:
+                return Problem(rel, f"cannot follow symlink: {exc.strerror or exc}")
+            if stat.S_ISDIR(st.st_mode):
+                return SkippedSymlinkDir(rel)
+        else:
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                return "dir"
+    except OSError as exc:
+        return Problem(rel, f"cannot stat: {exc.strerror or exc}")
+    if not stat.S_ISREG(st.st_mode):
+        return Problem(rel, f"special file ({_kind(st.st_mode)}), not uploaded")
+    return LocalFile(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "unknown type"
