@@ -9,8 +9,13 @@ decodes; the api/ layer unwraps them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
+
+# msgspec cannot decode ``Raw | None`` (it then expects only null), so raw fields are plain
+# ``Raw`` holding ``null`` when the server sent null or nothing.
+NULL = msgspec.Raw(b"null")
 
 
 class Model(msgspec.Struct, kw_only=True):
@@ -54,7 +59,8 @@ class Repository(Model, kw_only=True):
 class ParsedResource(Model, kw_only=True):
     """How the server resolved a ``{revision}/{path}`` resource."""
 
-    workspace: msgspec.Raw | None = None
+    workspace: msgspec.Raw = NULL
+    """The workspace, when the revision named one (raw JSON; ``null`` otherwise)."""
     commit: Commit | None = None
     branch: Branch | None = None
     path: str = ""
@@ -77,7 +83,11 @@ class RepositoryInfo(Model, kw_only=True):
 
 
 class MetadataEntry(Model, kw_only=True):
-    """One file or directory of a listing. ``metadata`` stays raw JSON: decode it if you need it."""
+    """One file or directory of a listing.
+
+    ``metadata`` stays raw JSON (decoding it for every entry of a big listing would cost more
+    than the rest of the entry): ``entry.metadata_dict()`` decodes it on demand.
+    """
 
     filename: str
     hash: str = ""
@@ -88,9 +98,14 @@ class MetadataEntry(Model, kw_only=True):
     data_type: str = ""
     mime_type: str = ""
     extension: str = ""
-    metadata: msgspec.Raw | None = None
+    metadata: msgspec.Raw = NULL
     is_queryable: bool | None = None
     children: list[MetadataEntry] | None = None
+
+    def metadata_dict(self) -> dict[str, Any] | None:
+        """The per-type metadata (``{"text": {...}}``, ``{"image": {...}}``, ...) or None."""
+        value = msgspec.json.decode(self.metadata)
+        return value if isinstance(value, dict) else None
 
 
 class DirResource(Model, kw_only=True):

@@ -35,17 +35,17 @@ def form(
     """A ``multipart/form-data`` body of text fields followed by file parts."""
     writer = aiohttp.MultipartWriter("form-data")
     for key, value in (text or {}).items():
-        payload = aiohttp.payload.StringPayload(value, content_type="text/plain; charset=utf-8")
-        payload.set_content_disposition("form-data", quote_fields=False, name=key)
-        writer.append_payload(payload)
+        text_part = aiohttp.payload.StringPayload(value, content_type="text/plain; charset=utf-8")
+        text_part.set_content_disposition("form-data", quote_fields=False, name=key)
+        writer.append_payload(text_part)
     for part in parts:
-        payload = aiohttp.payload.BytesPayload(
+        file_part = aiohttp.payload.BytesPayload(
             part.data, content_type=GZIP if part.gzipped else RAW
         )
-        payload.set_content_disposition(
+        file_part.set_content_disposition(
             "form-data", quote_fields=False, name=field, filename=part.filename
         )
-        writer.append_payload(payload)
+        writer.append_payload(file_part)
     return writer
 
 

@@ -16,7 +16,9 @@ def segment(value: str) -> str:
     """One path segment (namespace, repository, workspace id, version id)."""
     if not value or value in (".", "..") or "/" in value:
         raise ConfigError(f"{value!r} is not a valid single path segment")
-    return quote(value, safe="")
+    # The router keeps %2B encoded (it would reach the handler as the three characters), so
+    # '+' travels literally; in a path it never means a space.
+    return quote(value, safe="+")
 
 
 def branch(name: str) -> str:

@@ -246,11 +246,18 @@ class Session:
             if resp.status in ok:
                 try:
                     yield resp
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    # The body broke off while the caller read it.
+                    raise TransportError(method, url, _describe(exc)) from None
                 finally:
                     resp.release()
                 return
-            raw = await resp.read()
-            resp.release()
+            try:
+                raw = await resp.read()
+            except (TimeoutError, aiohttp.ClientError):
+                raw = b""  # the status is what matters; a truncated error body is no reason
+            finally:
+                resp.release()
             error = _error_from_body(
                 method, url, resp.status, raw, parse_retry_after(resp.headers.get("Retry-After"))
             )
@@ -282,12 +289,13 @@ class Session:
             hdrs.setdefault("Content-Type", "application/json")
         elif body is not None:
             data = body()
+        query = dict(params) if params else None
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 resp = await http.request(
                     method,
                     yarl.URL(url, encoded=True),
-                    params=dict(params) if params else None,
+                    params=query,
                     data=data,
                     headers=self._headers_for(url, hdrs),
                     allow_redirects=False,
@@ -298,7 +306,8 @@ class Session:
             location = resp.headers.get("Location")
             if resp.status in (301, 302, 303, 307, 308) and location and method in ("GET", "HEAD"):
                 resp.release()
-                url = urljoin(url, location)
+                url = urljoin(str(resp.url), location)
+                query = None  # the Location is complete: its own query, not ours again
                 continue
             return resp
         raise TransportError(method, url, f"more than {MAX_REDIRECTS} redirects")

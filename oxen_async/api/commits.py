@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from .. import paths
 from ..models import Commit, CommitPage, CommitPageResponse, CommitResponse
@@ -28,7 +28,7 @@ class Commits:
 
     async def history(
         self, revision: str, path: str = "", *, page_size: int = 100
-    ) -> AsyncIterator[Commit]:
+    ) -> AsyncGenerator[Commit]:
         """Every commit of the history, newest first, fetched a page at a time."""
         page = 1
         while True:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator
 
 from .. import paths
 from ..models import DirListing, DirListingResponse, MetadataEntry, MetaResponse
@@ -25,7 +26,7 @@ class Dirs:
 
     async def entries(
         self, revision: str, path: str = "", *, page_size: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[MetadataEntry]:
+    ) -> AsyncGenerator[MetadataEntry]:
         """Every entry of one directory (directories first, then files), page by page."""
         page = 1
         while True:
@@ -43,7 +44,7 @@ class Dirs:
         *,
         include_dirs: bool = False,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[tuple[str, MetadataEntry]]:
+    ) -> AsyncGenerator[tuple[str, MetadataEntry]]:
         """Every file below ``path`` as (repo-relative path, entry), depth first.
 
         Paths are built from the listed directory plus ``filename``: the server's own
@@ -54,14 +55,16 @@ class Dirs:
         while stack:
             current = stack.pop()
             subdirs: list[str] = []
-            async for entry in self.entries(revision, current, page_size=page_size):
-                full = f"{current}/{entry.filename}" if current else entry.filename
-                if entry.is_dir:
-                    subdirs.append(full)
-                    if include_dirs:
+            listing = self.entries(revision, current, page_size=page_size)
+            async with contextlib.aclosing(listing):
+                async for entry in listing:
+                    full = f"{current}/{entry.filename}" if current else entry.filename
+                    if entry.is_dir:
+                        subdirs.append(full)
+                        if include_dirs:
+                            yield full, entry
+                    else:
                         yield full, entry
-                else:
-                    yield full, entry
             stack.extend(reversed(subdirs))
 
     async def meta(self, revision: str, path: str) -> MetadataEntry:

@@ -24,6 +24,8 @@ from ._scope import RepoScope
 # The branch upload endpoint reads the whole form into memory with actix's default 2 MiB cap.
 BRANCH_UPLOAD_LIMIT = 2 * 1024 * 1024
 STREAM_CHUNK = 1024 * 1024
+# Characters the branch upload endpoint removes from part filenames (sanitize-filename).
+_SANITIZED = frozenset('?<>:*|"')
 
 
 class Files:
@@ -56,29 +58,39 @@ class Files:
         expected_hash: str | None = None,
     ) -> Path:
         """Download to ``dest`` atomically: a temporary file in the same folder, hash-checked
-        against the listing's content id, then renamed. A failure leaves no partial file."""
+        against the listing's content id, then renamed. A failure leaves no partial file and
+        keeps whatever ``dest`` held before.
+
+        Raises IntegrityError when the bytes do not hash to ``expected_hash`` (by default the
+        id the server lists for the file). File I/O runs in worker threads.
+        """
         target = Path(dest)
         if expected_hash is None:
             expected_hash = await self._meta_hash(revision, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".part", dir=target.parent
-        )
+        out, tmp_name = await anyio.to_thread.run_sync(_open_temp, target)
         hasher = StreamingHasher()
         try:
-            with os.fdopen(fd, "wb") as out:
+            try:
+                buffer = bytearray()
                 async with self.stream(revision, path) as chunks:
                     async for chunk in chunks:
-                        await anyio.to_thread.run_sync(_write_and_hash, out, hasher, chunk)
+                        buffer += chunk
+                        if len(buffer) >= STREAM_CHUNK:  # one thread hop per MiB, not per read
+                            await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
+                            buffer = bytearray()
+                if buffer:
+                    await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
+            finally:
+                out.close()
             actual = hasher.hexdigest()
             if not same_hash(actual, expected_hash):
                 raise IntegrityError(
                     f"{path}: downloaded bytes hash to {actual}, the server lists {expected_hash}"
                 )
-            os.replace(tmp_name, target)
+            await anyio.to_thread.run_sync(os.replace, tmp_name, target)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
+            with anyio.CancelScope(shield=True):  # also when cancelled: never leave a .part
+                await anyio.to_thread.run_sync(_unlink_quietly, tmp_name)
             raise
         return target
 
@@ -108,6 +120,15 @@ class Files:
             reason = unsendable_filename(name)
             if reason:
                 raise ConfigError(f"{name!r}: {reason}")
+            dropped = sorted(set(name) & _SANITIZED)
+            if dropped:
+                # The endpoint silently deletes these characters from the stored name.
+                raise ConfigError(
+                    f"{name!r}: the branch upload endpoint would strip {''.join(dropped)!r} "
+                    "from the name; use a workspace upload for such names"
+                )
+            if len(name.encode()) > 255:
+                raise ConfigError(f"{name!r}: longer than the 255 bytes the server keeps")
         total = sum(len(d) for d in files.values())
         if total > BRANCH_UPLOAD_LIMIT - 64 * 1024:
             raise ConfigError(
@@ -142,6 +163,17 @@ class Files:
         return resp.commit
 
 
-def _write_and_hash(out: IO[bytes], hasher: StreamingHasher, chunk: bytes) -> None:
+def _open_temp(target: Path) -> tuple[IO[bytes], str]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    return os.fdopen(fd, "wb"), tmp_name
+
+
+def _unlink_quietly(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name)
+
+
+def _write_and_hash(out: IO[bytes], hasher: StreamingHasher, chunk: bytes | bytearray) -> None:
     hasher.update(chunk)
     out.write(chunk)

@@ -59,8 +59,10 @@ class Workspaces:
             "PUT", self._r.path("workspaces"), WorkspaceResponse, json=body, idempotent=True
         )
         ws = resp.workspace
-        # The server echoes the request's id even when it found the workspace by name; the
-        # stored id may differ, and only the name (or the stored id) addresses it.
+        if name is not None and resp.status_message == "resource_found":
+            # Found by name: the server echoes the request's (new, random) id, not the stored
+            # one, and that echoed id addresses nothing. Ask for the stored id.
+            ws = await self.get(name)
         return ws
 
     async def get(self, workspace_id: str) -> Workspace:
