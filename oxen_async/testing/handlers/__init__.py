@@ -1,0 +1,1 @@
+"""Endpoint handlers, one module per group of routes; ``app.py`` wires them to paths."""

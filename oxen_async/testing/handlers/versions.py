@@ -1,0 +1,275 @@
+"""``/versions``: batch upload, per-hash metadata, chunked upload, batch download (part 2, 2-3)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import io
+import string
+import tarfile
+import zlib
+from typing import Any
+from urllib.parse import unquote
+
+import msgspec
+from aiohttp import web
+
+from oxen_async.testing import wire
+from oxen_async.testing.blobs import BadVersionName, StoreError, inflate
+from oxen_async.testing.context import RequestContext
+from oxen_async.testing.faults import FaultController
+from oxen_async.testing.handlers.files import send_blob
+from oxen_async.testing.multipart import MultipartError, boundary_from, parse_multipart
+from oxen_async.testing.resources import resolve
+from oxen_async.testing.storage import Repository
+from oxen_async.testing.workspaces import Workspace
+
+COMPLETE_LIMIT = 20 * 1024 * 1024
+
+
+# --- POST /versions ----------------------------------------------------------------------------
+
+
+async def upload(ctx: RequestContext) -> web.StreamResponse:
+    """Store content blobs named by their hash; per-file failures go to ``err_files`` (200)."""
+    repo = ctx.repo()
+    try:
+        boundary = boundary_from(ctx.request.headers.get("Content-Type"))
+    except MultipartError as error:
+        raise wire.structured_error(
+            error.status, "bad_request", "Bad Request", error.message
+        ) from None
+    body = await ctx.body()
+    err_files, parts, size, failure = await ctx.offload(
+        _store_batch, repo, body, boundary, ctx.faults
+    )
+    ctx.stats.record_files(ctx.route.name, parts, size)
+    if failure is not None:
+        raise failure
+    return wire.ok("resource_created", err_files=err_files)
+
+
+def _store_batch(
+    repo: Repository, body: bytes, boundary: str, faults: FaultController
+) -> tuple[list[dict[str, Any]], int, int, wire.WireError | None]:
+    err_files: list[dict[str, Any]] = []
+    parts = size = 0
+    try:
+        multipart = parse_multipart(body, boundary)
+    except MultipartError as error:
+        return [], 0, 0, wire.structured_error(400, "bad_request", "Bad Request", error.message)
+    for part in multipart:
+        if part.name not in ("file", "file[]"):
+            continue
+        parts += 1
+        size += len(part.data)
+        name = part.filename
+        if name is None:
+            return [], parts, size, wire.bad_request("Missing hash in multipart request")
+        try:
+            content = inflate(part.data) if part.is_gzip else part.data
+            if faults.store_fails(name):
+                raise StoreError("Failed to store version: injected fault")
+            repo.versions.store_verified(name, content)
+        except StoreError as error:
+            err_files.append({"hash": name, "path": None, "error": str(error)})
+        except BadVersionName:
+            # The real server panics slicing such a name: the whole request is a 500.
+            return [], parts, size, wire.plain_error(500, "internal_server_error")
+    return err_files, parts, size, None
+
+
+# --- per-version routes ------------------------------------------------------------------------
+
+
+async def metadata(ctx: RequestContext) -> web.StreamResponse:
+    repo = ctx.repo()
+    version_id = ctx.params["version_id"]
+    size = await ctx.offload(repo.versions.size, version_id)
+    if size is None:
+        raise wire.not_found_plain()
+    return wire.ok("resource_found", version={"hash": version_id, "size": size})
+
+
+async def put_chunk(ctx: RequestContext) -> web.StreamResponse:
+    repo = ctx.repo()
+    offset = ctx.query_uint("offset", 0)
+    ctx.query_uint("size", 0)  # parsed (bad values are 400) and ignored, like the real server
+    data = await ctx.body()
+    ctx.stats.record_files(ctx.route.name, 1, len(data))
+    try:
+        await ctx.offload(repo.versions.put_chunk, ctx.params["version_id"], offset, data)
+    except BadVersionName:
+        raise wire.plain_error(500, "internal_server_error") from None
+    return wire.ok("resource_created")
+
+
+class _CompleteFile(msgspec.Struct):
+    hash: str
+    file_name: str
+    dst_dir: str | None = None
+    num_chunks: int | None = None
+    upload_results: list[Any] | None = None
+
+
+class _Complete(msgspec.Struct):
+    files: list[_CompleteFile]
+    workspace_id: str | None = None
+
+
+async def complete(ctx: RequestContext) -> web.StreamResponse:
+    repo = ctx.repo()
+    version_id = ctx.params["version_id"]
+    try:
+        raw = await ctx.body(COMPLETE_LIMIT)
+    except Exception:
+        raise wire.text_error(413, "A payload reached size limit.") from None
+    try:
+        request = msgspec.json.decode(raw, type=_Complete)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise wire.plain_error(400, "Invalid request body") from None
+    if len(request.files) != 1:
+        raise wire.plain_error(400, "Expected a single file in the request")
+    file = request.files[0]
+    if file.num_chunks is not None:
+        expected = file.num_chunks
+    elif file.upload_results is not None:
+        expected = len(file.upload_results)
+    else:
+        raise wire.bad_request("Missing both num_chunks and upload_results in request")
+    stage_path = f"{file.dst_dir}/{file.file_name}" if file.dst_dir else file.file_name
+    try:
+        meta = await ctx.offload(repo.versions.complete, version_id, expected, stage_path)
+    except ValueError as error:
+        raise wire.plain_error(400, str(error)) from None
+    except (StoreError, BadVersionName) as error:
+        raise wire.internal_error(str(error)) from None
+    if request.workspace_id is not None:
+        workspace = repo.workspaces.find(request.workspace_id)
+        if workspace is None or workspace.deleted:
+            raise wire.plain_error(404, f"Workspace not found: {request.workspace_id}")
+        await ctx.offload(_stage_completed, repo, workspace, stage_path.strip("/"), meta)
+    return wire.ok("resource_found")
+
+
+def _stage_completed(repo: Repository, workspace: Workspace, path: str, meta: Any) -> None:
+    base = repo.get_commit(workspace.commit_id)
+    if base is not None:
+        current = repo.lookup(base, path)
+        if current is not None and not current.is_dir and current.hash == meta.hash:
+            return
+    with workspace.lock:
+        workspace.record([["s", path, meta]])
+
+
+async def create(ctx: RequestContext) -> web.StreamResponse:
+    """A no-op on the real server too (it does not reject known hashes)."""
+    ctx.repo()
+    await ctx.text_body()
+    return wire.ok("resource_found")
+
+
+async def file_by_resource(ctx: RequestContext) -> web.StreamResponse:
+    """``GET /versions/{revision}/{path}``: ``+`` in the resource reads as a space here."""
+    repo = ctx.repo()
+    value = ctx.params["resource"].replace("+", " ")
+    resolved = resolve(repo, value)
+    if resolved is None:
+        raise wire.path_does_not_exist(unquote(value))
+    entry = repo.lookup(resolved.commit, resolved.path) if resolved.path else None
+    if entry is None or entry.is_dir:
+        raise wire.path_does_not_exist(resolved.path)
+    return await send_blob(ctx, repo, entry, entry.commit)
+
+
+# --- QUERY /versions ---------------------------------------------------------------------------
+
+
+async def download(ctx: RequestContext) -> web.StreamResponse:
+    """Gzip'd newline-separated hashes in; a tar.gz of the blobs out, streamed (no length)."""
+    repo = ctx.repo()
+    body = await ctx.body()
+    try:
+        text = await ctx.offload(gzip.decompress, body)
+    except (OSError, EOFError, zlib.error) as error:
+        raise wire.internal_error(f"Failed to decompress request body: {error}") from None
+    hashes = []
+    for line in text.decode("utf-8", "replace").splitlines():
+        candidate = line.strip()
+        if candidate and all(c in string.hexdigits for c in candidate):
+            hashes.append(candidate)
+    missing = [h for h in dict.fromkeys(hashes) if not repo.versions.has(h)]
+    if missing:
+        raise wire.structured_error(
+            404,
+            "version_blobs_missing",
+            "Version blobs missing on server",
+            f"Server is missing {len(missing)} content blob(s) for this batch download. "
+            f"Missing hashes: {', '.join(missing)}",
+            "resource_not_found",
+            missing_hashes=missing,
+        )
+    response = web.StreamResponse(headers={"Content-Type": "application/gzip"})
+    response.enable_chunked_encoding()
+    await response.prepare(ctx.request)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+    loop = asyncio.get_running_loop()
+    sink = _QueueWriter(queue, loop)
+    producer = loop.run_in_executor(ctx.state.executor, _write_tar, repo, hashes, sink)
+    try:
+        while (piece := await queue.get()) is not None:
+            await response.write(piece)
+    except BaseException:
+        # The client went away: stop the tar writer and unblock it if it waits on the queue.
+        sink.cancelled = True
+        while not producer.done():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                queue.get_nowait()
+            await asyncio.sleep(0.01)
+        raise
+    await producer
+    await response.write_eof()
+    return response
+
+
+class _QueueWriter(io.RawIOBase):
+    """A file object handing written bytes to the event loop, blocking while the queue is full."""
+
+    def __init__(self, queue: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop) -> None:
+        self.queue = queue
+        self.loop = loop
+        self.cancelled = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.cancelled:
+            raise OSError("client went away")
+        piece = bytes(data)
+        if piece:
+            asyncio.run_coroutine_threadsafe(self.queue.put(piece), self.loop).result()
+        return len(piece)
+
+    def finish(self) -> None:
+        if not self.cancelled:
+            asyncio.run_coroutine_threadsafe(self.queue.put(None), self.loop).result()
+
+
+def _write_tar(repo: Repository, hashes: list[str], sink: _QueueWriter) -> None:
+    try:
+        buffered = io.BufferedWriter(sink, buffer_size=256 * 1024)
+        with tarfile.open(fileobj=buffered, mode="w|gz", format=tarfile.GNU_FORMAT) as archive:
+            for name in hashes:
+                info = tarfile.TarInfo(name)
+                info.size = repo.versions.size(name) or 0
+                info.mode = 0o644
+                with open(repo.versions.data_path(name), "rb") as handle:
+                    archive.addfile(info, handle)
+        buffered.flush()
+    except OSError:
+        if not sink.cancelled:
+            raise
+    finally:
+        sink.finish()

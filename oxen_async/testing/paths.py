@@ -1,0 +1,38 @@
+"""Path rules of the real server: staging-path normalisation and part-filename sanitising."""
+
+from __future__ import annotations
+
+import re
+
+_ILLEGAL = re.compile(r'[/?<>\\:*|"\x00-\x1f\x80-\x9f]')
+_ONLY_DOTS = re.compile(r"^\.+$")
+
+
+class InvalidPath(ValueError):
+    """A path the server refuses; the message is the real server's wording."""
+
+
+def normalize_staging_path(directory: str, filename: str) -> str:
+    """``normalize(directory / filename)``: drop ``.`` and empty segments; refuse ``..``,
+    absolute filenames and paths that normalise to nothing."""
+    prefix = f'Invalid staging path (directory "{directory}", file "{filename}")'
+    if filename.startswith("/"):
+        raise InvalidPath(f"{prefix}: absolute paths are not allowed")
+    parts = [p for p in f"{directory}/{filename}".split("/") if p and p != "."]
+    if ".." in parts:
+        raise InvalidPath(f"{prefix}: path cannot contain parent directory references (..)")
+    if not parts:
+        raise InvalidPath(f"{prefix}: path is empty")
+    return "/".join(parts)
+
+
+def sanitize_filename(name: str) -> str:
+    """sanitize-filename 0.6 with Linux defaults: drop ``/ ? < > \\ : * | "`` and control
+    characters, a name of only dots becomes empty, cut to 255 bytes."""
+    cleaned = _ILLEGAL.sub("", name)
+    if _ONLY_DOTS.match(cleaned):
+        return ""
+    encoded = cleaned.encode("utf-8")
+    if len(encoded) > 255:
+        cleaned = encoded[:255].decode("utf-8", "ignore")
+    return cleaned
