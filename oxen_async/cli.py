@@ -310,13 +310,17 @@ def cmd_serve(args: argparse.Namespace, state: _RunState) -> int:
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    print(
-        f"{PROG}: serving http://{args.host}:{args.port} with data in {data_dir.resolve()} "
-        f"({'token required' if args.auth_token else 'no auth'}); Ctrl-C stops",
-        file=sys.stderr,
-        flush=True,
-    )
-    run_server(args.host, args.port, str(data_dir), args.auth_token)
+    auth = "token required" if args.auth_token else "no auth"
+
+    def ready(url: str) -> None:
+        # Said once the port is bound, so a script can wait for this line.
+        print(
+            f"{PROG}: serving {url} with data in {data_dir.resolve()} ({auth}); Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    run_server(args.host, args.port, data_dir, args.auth_token, ready=ready)
     return EXIT_OK
 
 
