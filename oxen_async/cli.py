@@ -57,6 +57,8 @@ PROG = "oxen-async"
 # Oxen names are single URL path segments; we also refuse whitespace and control characters,
 # which no real repository uses and which usually mean a shell quoting slip.
 _NAME = re.compile(r"[^\s/\\]+")
+# What oxen-server accepts when it creates a repository (both namespace and name).
+_CREATABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
 
 
 class UsageError(Exception):
@@ -73,13 +75,24 @@ class _Parser(argparse.ArgumentParser):
 # --- argument checks (local only: they run before any network call) ---------------------------
 
 
-def parse_repo(text: str) -> tuple[str, str]:
-    """``NAMESPACE/REPO`` -> (namespace, name), or a UsageError naming what is wrong."""
+def parse_repo(text: str, *, creating: bool = False) -> tuple[str, str]:
+    """``NAMESPACE/REPO`` -> (namespace, name), or a UsageError naming what is wrong.
+
+    With ``creating`` the server's stricter rule for new repositories applies too, so a name it
+    would refuse fails here, before anything is sent.
+    """
     namespace, sep, name = text.partition("/")
     if not sep or not _NAME.fullmatch(namespace) or not _NAME.fullmatch(name):
         raise UsageError(f"expected NAMESPACE/REPO (like 'ox/datasets'), got {text!r}")
     if namespace in (".", "..") or name in (".", ".."):
         raise UsageError(f"{text!r} is not a valid repository name")
+    if creating:
+        for part in (namespace, name):
+            if not _CREATABLE_NAME.fullmatch(part):
+                raise UsageError(
+                    f"cannot create {text!r}: namespace and name need 2+ characters of "
+                    f"A-Z a-z 0-9 _ . - and must start with a letter or digit (got {part!r})"
+                )
     return namespace, name
 
 
@@ -218,7 +231,7 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
     # Everything that can be checked locally is checked before the first request, so a typo
     # costs no round trip and can never leave a half-made repository behind.
     local_dir = existing_dir(args.local_dir)
-    namespace, name = parse_repo(args.repo)
+    namespace, name = parse_repo(args.repo, creating=args.create)
     author = config.resolve_author(args.author_name, args.author_email)
     if author is None:
         raise UsageError(

@@ -118,11 +118,15 @@ class UploadBar:
         detail = f"{human_bytes(p.bytes_sent)} sent, {rate_mb_s(p.bytes_sent, elapsed):.1f} MB/s"
         if p.files_failed:
             detail += f", {p.files_failed} failed"
+        phase = p.phase
+        if phase == "scanning" and (p.scan_done or p.files_done):
+            # Scanning and sending overlap; once files are moving, "uploading" is the truth.
+            phase = "uploading"
         # Until the scan ends the total is unknown: an open total keeps the bar pulsing instead
         # of showing a bar that fills and then shrinks as more files are found.
         self._progress.update(
             self._task,
-            description=p.phase,
+            description=phase,
             total=p.files_seen if p.scan_done else None,
             completed=p.files_done,
             detail=detail,

@@ -197,6 +197,20 @@ async def test_malformed_repo_name(
     assert_one_line_error(result, repr(spec))
 
 
+@pytest.mark.parametrize("spec", ["x/dataset", "ns/y", "ns/_under", "ns/naïve", "ns/a+b"])
+async def test_names_the_server_would_refuse_to_create(
+    config_dir: Path, tmp_path: Path, spec: str
+) -> None:
+    """Checked before any request: the host here is closed, yet the error is about the name."""
+    write_tree(tmp_path / "data", 2)
+    result = await run_cli(
+        "upload", str(tmp_path / "data"), spec, "--create",
+        "--host", f"http://127.0.0.1:{closed_port()}",
+        config_dir=config_dir,
+    )  # fmt: skip
+    assert_one_line_error(result, "cannot create", repr(spec))
+
+
 async def test_unreachable_host(config_dir: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "data", 2)
     host = f"http://127.0.0.1:{closed_port()}"
