@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import anyio.to_thread
 import msgspec
 import yarl
 
@@ -41,6 +42,8 @@ USER_AGENT = (
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "QUERY"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_REDIRECTS = 5
+# Bodies above this size are decoded in a worker thread (about 5 ms of decoding on the loop).
+DECODE_INLINE_LIMIT = 1024 * 1024
 
 BodyFactory = Callable[[], Any]
 """Builds a fresh request body for each attempt (a FormData cannot be sent twice)."""
@@ -220,9 +223,37 @@ class Session:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request (retrying what is safe to repeat) and yield the successful response.
 
-        The body is not read: callers stream it. Error statuses raise typed exceptions.
+        The body is not read: callers stream it. Error statuses raise typed exceptions; a body
+        that breaks off while the caller reads it raises TransportError (not retried: the
+        caller has consumed part of it).
         """
         method = method.upper()
+        resp, _ = await self._exchange(
+            method, path, params, json, body, headers, idempotent, retry, ok, read=False
+        )
+        try:
+            yield resp
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise TransportError(method, self.url(path), _describe(exc)) from None
+        finally:
+            resp.release()
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        body: BodyFactory | None,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+        retry: RetryPolicy | None,
+        ok: tuple[int, ...],
+        *,
+        read: bool,
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """The retry loop. With ``read`` the body is read inside it, so a connection that drops
+        mid-body is retried like one that drops before the status line."""
         policy = retry or self.retry
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -236,6 +267,15 @@ class Session:
             attempt += 1
             try:
                 resp = await self._send(method, url, params, payload, body, headers)
+                if resp.status in ok:
+                    if not read:
+                        return resp, b""
+                    try:
+                        return resp, await resp.read()
+                    except (TimeoutError, aiohttp.ClientError) as exc:
+                        raise TransportError(method, url, _describe(exc)) from None
+                    finally:
+                        resp.release()
             except TransportError as exc:
                 wait = policy.delay(attempt - 1, None)
                 if not self._may_retry(policy, attempt, started, wait):
@@ -243,15 +283,6 @@ class Session:
                 logger.info("retrying %s %s after transport error: %s", method, url, exc.message)
                 await asyncio.sleep(wait)
                 continue
-            if resp.status in ok:
-                try:
-                    yield resp
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    # The body broke off while the caller read it.
-                    raise TransportError(method, url, _describe(exc)) from None
-                finally:
-                    resp.release()
-                return
             try:
                 raw = await resp.read()
             except (TimeoutError, aiohttp.ClientError):
@@ -312,6 +343,24 @@ class Session:
             return resp
         raise TransportError(method, url, f"more than {MAX_REDIRECTS} redirects")
 
+    async def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: BodyFactory | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> bytes:
+        """Send a request and return its whole body (a body cut off mid-way is retried like
+        any transport error when the request is idempotent)."""
+        _, raw = await self._exchange(
+            method.upper(), path, params, None, body, headers, idempotent, retry, (200,), read=True
+        )
+        return raw
+
     async def request(
         self,
         method: str,
@@ -327,22 +376,14 @@ class Session:
         ok: tuple[int, ...] = (200,),
     ) -> T:
         """Send a request and decode its JSON body into ``decode_as``."""
-        async with self.stream(
-            method,
-            path,
-            params=params,
-            json=json,
-            body=body,
-            headers=headers,
-            idempotent=idempotent,
-            retry=retry,
-            ok=ok,
-        ) as resp:
-            try:
-                raw = await resp.read()
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                raise TransportError(method, self.url(path), _describe(exc)) from None
+        method = method.upper()
+        _, raw = await self._exchange(
+            method, path, params, json, body, headers, idempotent, retry, ok, read=True
+        )
         try:
+            if len(raw) > DECODE_INLINE_LIMIT:
+                # A big listing takes long enough to decode to stall the loop: use a thread.
+                return await anyio.to_thread.run_sync(decode, raw, decode_as)
             return decode(raw, decode_as)
         except msgspec.DecodeError as exc:
             raise OxenError(

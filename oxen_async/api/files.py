@@ -4,6 +4,7 @@ upload through the branch upload endpoint (one commit), delete (one commit)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Mapping
@@ -11,15 +12,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO
 
+import anyio
 import anyio.to_thread
 
 from .. import paths
 from ..config import Author
-from ..errors import ConfigError, IntegrityError
+from ..errors import ConfigError, IntegrityError, TransportError
 from ..hashing import StreamingHasher, same_hash
 from ..models import Commit, CommitResponse
 from ..multipart import FilePart, form, unsendable_filename
 from ._scope import RepoScope
+
+logger = logging.getLogger("oxen_async")
 
 # The branch upload endpoint reads the whole form into memory with actix's default 2 MiB cap.
 BRANCH_UPLOAD_LIMIT = 2 * 1024 * 1024
@@ -38,8 +42,9 @@ class Files:
         return self._r.path(f"file/{paths.resource(revision, path)}")
 
     async def download(self, revision: str, path: str) -> bytes:
-        async with self._r.session.stream("GET", self._file_path(revision, path)) as resp:
-            return await resp.read()
+        """The file's bytes, read whole into memory (``stream`` or ``download_to`` for big
+        files). Not hash-checked: ``download_to`` and ``RemoteRepo.iter_files`` are."""
+        return await self._r.session.request_bytes("GET", self._file_path(revision, path))
 
     @asynccontextmanager
     async def stream(
@@ -68,20 +73,22 @@ class Files:
         if expected_hash is None:
             expected_hash = await self._meta_hash(revision, path)
         out, tmp_name = await anyio.to_thread.run_sync(_open_temp, target)
-        hasher = StreamingHasher()
+        policy = self._r.session.retry
         try:
             try:
-                buffer = bytearray()
-                async with self.stream(revision, path) as chunks:
-                    async for chunk in chunks:
-                        buffer += chunk
-                        if len(buffer) >= STREAM_CHUNK:  # one thread hop per MiB, not per read
-                            await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
-                            buffer = bytearray()
-                if buffer:
-                    await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
+                attempt = 0
+                while True:  # a body cut off mid-way starts over, within the retry policy
+                    attempt += 1
+                    try:
+                        hasher = await self._stream_into(revision, path, out)
+                        break
+                    except TransportError as exc:
+                        if attempt >= policy.attempts:
+                            raise
+                        logger.info("restarting download of %s: %s", path, exc.message)
+                        await anyio.sleep(policy.delay(attempt - 1, None))
             finally:
-                out.close()
+                await anyio.to_thread.run_sync(out.close)
             actual = hasher.hexdigest()
             if not same_hash(actual, expected_hash):
                 raise IntegrityError(
@@ -93,6 +100,21 @@ class Files:
                 await anyio.to_thread.run_sync(_unlink_quietly, tmp_name)
             raise
         return target
+
+    async def _stream_into(self, revision: str, path: str, out: IO[bytes]) -> StreamingHasher:
+        """Write the file into ``out`` from its start; returns the hash of what was written."""
+        await anyio.to_thread.run_sync(_rewind, out)
+        hasher = StreamingHasher()
+        buffer = bytearray()
+        async with self.stream(revision, path) as chunks:
+            async for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= STREAM_CHUNK:  # one thread hop per MiB, not per read
+                    await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
+                    buffer = bytearray()
+        if buffer:
+            await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
+        return hasher
 
     async def _meta_hash(self, revision: str, path: str) -> str:
         from .dirs import Dirs  # the listing call lives in dirs; files only needs one field
@@ -167,6 +189,11 @@ def _open_temp(target: Path) -> tuple[IO[bytes], str]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     return os.fdopen(fd, "wb"), tmp_name
+
+
+def _rewind(out: IO[bytes]) -> None:
+    out.seek(0)
+    out.truncate()
 
 
 def _unlink_quietly(name: str) -> None:

@@ -176,10 +176,9 @@ class Versions:
         request = await anyio.to_thread.run_sync(
             lambda: gzip.compress("".join(f"{h}\n" for h in wanted).encode(), 6)
         )
-        async with self._r.session.stream(
+        archive = await self._r.session.request_bytes(
             "QUERY", self._r.path("versions"), body=lambda: request, idempotent=True
-        ) as resp:
-            archive = await resp.read()
+        )
         blobs = await anyio.to_thread.run_sync(_untar_and_verify, archive)
         missing = [h for h in wanted if h not in blobs]
         if missing:
