@@ -1,0 +1,119 @@
+"""Directory listings: one page, every entry across pages, a recursive walk, one entry's meta."""
+
+from __future__ import annotations
+
+import pytest
+
+from oxen_async import Commit, NotFoundError, RemoteRepo, hash_bytes
+
+from .conftest import commit_tree
+
+TREE = {
+    "README.md": b"# tree\n",
+    "b.txt": b"b",
+    "A.txt": b"A",
+    "c.bin": bytes(range(256)),
+    "zeta/z.txt": b"z",
+    "alpha/one.txt": b"1",
+    "alpha/two/three.txt": b"3",
+    "données/été 2024/photo 1.txt": "unicodé and spaces".encode(),
+    "a b/c+d/%41.txt": b"percent stays literal",
+    "deep/1/2/3/4/leaf.txt": b"leaf",
+    "data/data": b"file named like its directory",
+}
+
+
+@pytest.fixture
+async def tree(repo: RemoteRepo) -> Commit:
+    return await commit_tree(repo, TREE)
+
+
+async def test_list_page_paginates_directories_first_in_byte_order(
+    repo: RemoteRepo, tree: Commit
+) -> None:
+    first = await repo.dirs.list_page("main", page=1, page_size=4)
+    assert (first.total_entries, first.total_pages, first.page_number) == (
+        10,
+        3,
+        1,
+    )  # 6 dirs + 4 files
+    names = [e.filename for e in first.entries]
+    assert names == ["a b", "alpha", "data", "deep"]
+    assert all(e.is_dir for e in first.entries)
+    second = await repo.dirs.list_page("main", page=2, page_size=4)
+    assert [(e.filename, e.is_dir) for e in second.entries] == [
+        ("données", True), ("zeta", True), ("A.txt", False), ("README.md", False),
+    ]  # fmt: skip
+    third = await repo.dirs.list_page("main", page=3, page_size=4)
+    assert [e.filename for e in third.entries] == ["b.txt", "c.bin"]
+    assert (await repo.dirs.list_page("main", page=4, page_size=4)).entries == []
+
+
+async def test_list_page_of_a_subdirectory_and_its_entries(repo: RemoteRepo, tree: Commit) -> None:
+    listing = await repo.dirs.list_page("main", "alpha")
+    assert listing.dir is not None and listing.dir.filename == "alpha" and listing.dir.is_dir
+    assert listing.resource is not None and listing.resource.path == "alpha"
+    two, one = listing.entries
+    assert (two.filename, two.is_dir, two.size) == ("two", True, 1)
+    assert (one.filename, one.is_dir, one.size, one.hash) == ("one.txt", False, 1, hash_bytes(b"1"))
+    assert one.latest_commit is not None and one.latest_commit.id == tree.id
+
+
+async def test_entries_iterates_across_pages(repo: RemoteRepo, tree: Commit) -> None:
+    names = [e.filename async for e in repo.dirs.entries("main", page_size=2)]
+    assert names == [
+        "a b", "alpha", "data", "deep", "données", "zeta",  # dirs, byte order
+        "A.txt", "README.md", "b.txt", "c.bin",  # then files, uppercase first
+    ]  # fmt: skip
+
+
+async def test_walk_yields_every_file_with_its_full_path(repo: RemoteRepo, tree: Commit) -> None:
+    found = {path: entry async for path, entry in repo.dirs.walk("main", page_size=3)}
+    assert sorted(found) == sorted(TREE)
+    for path, entry in found.items():
+        assert entry.hash == hash_bytes(TREE[path]), path
+        assert entry.size == len(TREE[path])
+        assert not entry.is_dir
+
+
+async def test_walk_of_a_subdirectory_and_with_directories(repo: RemoteRepo, tree: Commit) -> None:
+    files = [p async for p, _ in repo.dirs.walk("main", "données")]
+    assert files == ["données/été 2024/photo 1.txt"]
+    with_dirs = [(p, e.is_dir) async for p, e in repo.dirs.walk("main", "alpha", include_dirs=True)]
+    assert with_dirs == [
+        ("alpha/two", True),
+        ("alpha/one.txt", False),
+        ("alpha/two/three.txt", False),
+    ]
+
+
+async def test_meta_of_a_file_and_a_directory(repo: RemoteRepo, tree: Commit) -> None:
+    f = await repo.dirs.meta("main", "a b/c+d/%41.txt")
+    assert (f.filename, f.size, f.is_dir) == ("%41.txt", len(TREE["a b/c+d/%41.txt"]), False)
+    assert f.hash == hash_bytes(TREE["a b/c+d/%41.txt"])
+    assert f.data_type == "text"
+    metadata = f.metadata_dict()
+    assert metadata is not None and "text" in metadata
+    d = await repo.dirs.meta("main", "deep/1")
+    assert d.is_dir and d.size == len(b"leaf")
+
+
+async def test_meta_on_a_commit_id_revision(repo: RemoteRepo, tree: Commit) -> None:
+    entry = await repo.dirs.meta(tree.id, "b.txt")
+    assert entry.hash == hash_bytes(b"b")
+
+
+async def test_missing_paths_and_revisions_are_not_found(repo: RemoteRepo, tree: Commit) -> None:
+    with pytest.raises(NotFoundError):
+        await repo.dirs.meta("main", "nope.txt")
+    with pytest.raises(NotFoundError):
+        await repo.dirs.list_page("main", "no/such/dir")
+    with pytest.raises(NotFoundError):
+        await repo.dirs.list_page("main", "b.txt")  # a file is not a directory
+    with pytest.raises(NotFoundError):
+        await repo.dirs.list_page("no-such-branch")
+
+
+async def test_listing_an_empty_repository_is_not_found(repo: RemoteRepo) -> None:
+    with pytest.raises(NotFoundError):
+        [e async for e in repo.dirs.entries("main")]
