@@ -61,6 +61,10 @@ HASH_HOP_BYTES = 32 * MiB
 PLANNERS = 4
 PACKERS = 2
 RETRYABLE = (TransportError, ServerError, RateLimitedError)
+# Eight requests of a few MiB keep a server busy without holding much memory on either side.
+DEFAULT_CONCURRENCY = 8
+DEFAULT_BATCH_BYTES = 4 * MiB
+DEFAULT_BATCH_FILES = 1000
 
 
 async def upload_folder(
@@ -71,9 +75,9 @@ async def upload_folder(
     dest: str = "",
     message: str | None = None,
     author: config.Author | None = None,
-    concurrency: int = 8,
-    batch_bytes: int = 4 * MiB,
-    batch_files: int = 1000,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    batch_files: int = DEFAULT_BATCH_FILES,
     compress: CompressMode = "auto",
     large_file_threshold: int = LARGE_FILE,
     resume: bool = True,
@@ -276,7 +280,8 @@ class _Upload:
     # -- scan -------------------------------------------------------------------------------
 
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
-        walker = scan(str(self.root))
+        # The state folder may sit inside the uploaded folder: never upload our own database.
+        walker = scan(str(self.root), frozenset({os.path.abspath(self.state_dir)}))
         async with out:
             while True:
                 piece = await anyio.to_thread.run_sync(next, walker, None)

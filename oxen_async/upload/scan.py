@@ -41,9 +41,10 @@ ScanItem = LocalFile | Problem | SkippedSymlinkDir
 CHUNK = 1000  # entries per yielded piece, so a flat folder of a million files streams too
 
 
-def scan(root: str) -> Iterator[tuple[str, list[ScanItem]]]:
+def scan(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[str, list[ScanItem]]]:
     """Yield ``(rel_dir, entries)`` pieces of at most CHUNK entries, directories depth first.
 
+    ``exclude`` holds absolute paths of directories to leave out (the upload's own state).
     Blocking (it stats files): iterate it in a worker thread.
     """
     stack: list[tuple[str, str]] = [(root, "")]
@@ -57,7 +58,8 @@ def scan(root: str) -> Iterator[tuple[str, list[ScanItem]]]:
                     rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
                     item = _classify(entry, rel)
                     if item == "dir":
-                        subdirs.append((entry.path, rel))
+                        if entry.path not in exclude:
+                            subdirs.append((entry.path, rel))
                     elif item is not None and not isinstance(item, str):
                         items.append(item)
                         if len(items) >= CHUNK:

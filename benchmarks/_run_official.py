@@ -1,0 +1,57 @@
+"""One upload with the official client (oxenai 0.53.4) in its own virtualenv, the way its
+users bulk-add a tree: ``Workspace.add_files(base_dir, paths)`` then ``commit``. Prints JSON.
+
+Runs under the official client's own Python, so it imports nothing from oxen_async.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+def main() -> dict[str, object]:
+    p = argparse.ArgumentParser()
+    p.add_argument("host")
+    p.add_argument("repo")
+    p.add_argument("dir")
+    p.add_argument("--token", default="")
+    args = p.parse_args()
+    parts = urlsplit(args.host)
+    config_dir = tempfile.mkdtemp(prefix="oxen-official-config-")
+    os.environ["OXEN_CONFIG_DIR"] = config_dir
+    import oxen  # imported after OXEN_CONFIG_DIR is set: it reads the config on use
+    from oxen.auth import config_auth
+    from oxen.user import config_user
+
+    config_user("Bench", "bench@example.com", os.path.join(config_dir, "user_config.toml"))
+    if args.token:
+        config_auth(args.token, host=parts.netloc, path=os.path.join(config_dir, "auth_config.toml"))
+    root = Path(args.dir)
+    paths = sorted(str(p) for p in root.rglob("*") if p.is_file())
+    size = sum(Path(p).stat().st_size for p in paths)
+    started = time.perf_counter()
+    repo = oxen.RemoteRepo(args.repo, host=parts.netloc, scheme=parts.scheme)
+    ws = oxen.Workspace(repo, "main")
+    ws.add_files(str(root), paths)
+    ws.commit("bench: official client")
+    elapsed = time.perf_counter() - started
+    return {
+        "elapsed_s": elapsed,
+        "files": len(paths),
+        "bytes": size,
+        "status": "committed",
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+if __name__ == "__main__":
+    json.dump(main(), sys.stdout)
+    print()

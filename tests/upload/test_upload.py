@@ -1,0 +1,179 @@
+"""The bulk uploader end to end against the bundled server: what lands, what is skipped,
+what is reported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oxen_async import ConfigError, OxenClient, RemoteRepo, UnauthorizedError
+from oxen_async.upload.report import UploadProgress
+
+from ._tree import AUTHOR, commit_count, remote_tree, sample_files, write_tree
+
+MiB = 1024 * 1024
+
+
+async def seed(repo: RemoteRepo) -> None:
+    """Give the repository a first commit on main, as most real targets have."""
+    await repo.files.upload("main", "", {"README.md": b"# seed\n"}, author=AUTHOR)
+
+
+async def test_folder_lands_exactly_as_one_commit(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    files = sample_files()
+    files["big/large.bin"] = os.urandom(11 * MiB)  # over the gzip cap: chunked route
+    write_tree(tmp_path / "src", files)
+    before = await commit_count(repo)
+    seen: list[int] = []
+
+    def on_progress(p: UploadProgress) -> None:
+        seen.append(p.files_done)
+
+    report = await repo.upload_folder(
+        str(tmp_path / "src"),
+        dest="data/in",
+        message="bulk",
+        author=AUTHOR,
+        state_dir=state_dir,
+        batch_files=16,
+        progress=on_progress,
+    )
+    assert report.ok, report.failed
+    assert report.status == "committed"
+    assert report.files_total == len(files) == report.files_uploaded
+    assert report.large_files == 1
+    assert report.files_total == (
+        report.files_uploaded + report.files_unchanged + report.files_resumed + len(report.failed)
+    )
+    assert await commit_count(repo) == before + 1
+    head = await repo.branches.get("main")
+    assert head.commit_id == report.commit_id
+    assert (await repo.commits.get(head.commit_id)).message == "bulk"
+    remote = await remote_tree(repo, path="data/in")
+    assert remote == {f"data/in/{k}": v for k, v in files.items()}
+    assert seen and seen[-1] == len(files)
+
+
+async def test_rerun_sends_nothing_and_commits_nothing(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    write_tree(tmp_path, sample_files(30))
+    first = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert first.status == "committed"
+    commits = await commit_count(repo)
+    # A fresh state dir: the skip must come from the branch tree, not from a local cache.
+    for state in (state_dir, tmp_path.parent / "other-state"):
+        before = oxen_server.faults.stats.file_bytes() if oxen_server.faults else None
+        again = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state)
+        assert again.ok and again.status == "nothing_to_commit"
+        assert again.commit_id is None
+        assert again.files_unchanged == again.files_total == first.files_total
+        assert again.bytes_uploaded == 0 and again.batches == 0
+        if before is not None:
+            assert oxen_server.faults.stats.file_bytes() == before
+    assert await commit_count(repo) == commits
+
+
+async def test_changing_two_files_makes_one_commit_with_them(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    files = sample_files(30)
+    write_tree(tmp_path, files)
+    await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    commits = await commit_count(repo)
+    (tmp_path / "d1/sub 1/file_1.txt").write_bytes(b"changed one")
+    (tmp_path / "new/added.txt").parent.mkdir()
+    (tmp_path / "new/added.txt").write_bytes(b"brand new")
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert report.status == "committed"
+    assert report.files_uploaded == 2
+    assert report.files_unchanged == len(files) - 1
+    assert await commit_count(repo) == commits + 1
+    assert await repo.files.download("main", "d1/sub 1/file_1.txt") == b"changed one"
+    assert await repo.files.download("main", "new/added.txt") == b"brand new"
+
+
+async def test_empty_repository_gets_the_branch(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    files = sample_files(10)
+    write_tree(tmp_path, files)
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert report.ok and report.status == "committed"
+    assert await remote_tree(repo) == files
+
+
+async def test_special_files_and_symlinks_are_reported(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    write_tree(tmp_path, {"a.txt": b"a", "real/b.txt": b"b"})
+    os.mkfifo(tmp_path / "pipe")
+    os.symlink(tmp_path / "missing", tmp_path / "broken")
+    os.symlink(tmp_path / "a.txt", tmp_path / "link-to-a.txt")
+    os.symlink(tmp_path / "real", tmp_path / "link-to-dir")
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert report.status == "committed"
+    assert not report.ok
+    reasons = {f.path: f.reason for f in report.failed}
+    assert set(reasons) == {"pipe", "broken"}
+    assert "fifo" in reasons["pipe"] and "broken symlink" in reasons["broken"]
+    assert report.skipped_symlink_dirs == ["link-to-dir"]
+    assert report.files_total == 5  # a, b, link-to-a, pipe, broken
+    tree = await remote_tree(repo)
+    assert tree["link-to-a.txt"] == b"a"
+    assert "link-to-dir/b.txt" not in tree
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p / "nope", "does not exist"),
+        (lambda p: (p / "f.txt").write_bytes(b"x") and p / "f.txt", "is a file"),
+    ],
+)
+async def test_bad_local_folder_is_refused(
+    repo: RemoteRepo, tmp_path: Path, make: Any, expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        await repo.upload_folder(str(make(tmp_path)), author=AUTHOR)
+
+
+async def test_missing_branch_is_refused_before_sending(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    write_tree(tmp_path, {"a.txt": b"a"})
+    with pytest.raises(ConfigError, match="branch 'nope' does not exist"):
+        await repo.upload_folder(str(tmp_path), branch="nope", author=AUTHOR, state_dir=state_dir)
+    assert [b.name for b in await repo.branches.list()] == ["main"]
+    assert await repo.workspaces.list() == []
+
+
+async def test_wrong_token_is_refused(oxen_repo: Any, tmp_path: Path, state_dir: Path) -> None:
+    if oxen_repo.server.token is None:
+        pytest.skip("server runs without auth")
+    write_tree(tmp_path, {"a.txt": b"a"})
+    async with OxenClient(oxen_repo.server.url, token="not-the-token") as oxen:
+        repo = oxen.repo(oxen_repo.namespace, oxen_repo.name)
+        with pytest.raises(UnauthorizedError) as info:
+            await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert "not-the-token" not in str(info.value)
+
+
+async def test_event_loop_stays_responsive(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    write_tree(tmp_path, sample_files(200))
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert report.ok
+    # The heartbeat ran throughout; its figure is a benchmark, not asserted against a time.
+    assert report.loop_lag_max_ms >= report.loop_lag_p99_ms >= 0

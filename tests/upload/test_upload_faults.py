@@ -1,0 +1,173 @@
+"""The uploader under a misbehaving server (fault injection is ours only: fake_only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oxen_async import RemoteRepo
+from oxen_async.hashing import hash_bytes
+
+from ._tree import AUTHOR, commit_count, remote_tree, sample_files, write_tree
+
+pytestmark = pytest.mark.fake_only
+
+FILES_ROUTE = r"/workspaces/[^/]+/files"
+MiB = 1024 * 1024
+
+
+async def seed(repo: RemoteRepo) -> None:
+    await repo.files.upload("main", "", {"README.md": b"# seed\n"}, author=AUTHOR)
+
+
+async def test_a_tenth_of_batches_failing_loses_nothing(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    files = sample_files(300)
+    write_tree(tmp_path, files)
+    faults = oxen_server.faults
+    faults.fail_fraction(0.1, path=FILES_ROUTE, method="POST", status=503, seed=7)
+    faults.fail_fraction(0.05, path=FILES_ROUTE, method="POST", status=500, seed=8)
+    faults.drop_connection(2, path=FILES_ROUTE, method="POST", when="mid_body")
+    faults.drop_connection(1, path=FILES_ROUTE, method="POST", when="after_headers")
+    before = await commit_count(repo)
+    report = await repo.upload_folder(
+        str(tmp_path), author=AUTHOR, state_dir=state_dir, batch_files=8, concurrency=4
+    )
+    assert report.ok, report.failed
+    assert report.files_uploaded == len(files)
+    assert report.batch_retries > 0
+    assert await commit_count(repo) == before + 1
+    tree = await remote_tree(repo)
+    tree.pop("README.md")
+    assert tree == files
+
+
+async def test_maintenance_429_is_waited_out(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    write_tree(tmp_path, sample_files(10))
+    oxen_server.faults.fail_next(2, path=FILES_ROUTE, method="POST", status=429, retry_after=0.2)
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert report.ok and report.status == "committed"
+
+
+async def test_files_the_server_will_not_store_are_retried_then_reported(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    files = sample_files(40)
+    write_tree(tmp_path, files)
+    bad = ["d0/sub 0/file_0.txt", "empty.txt"]
+    oxen_server.faults.fail_store(paths=bad)
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert report.status == "committed" and not report.ok
+    assert [f.path for f in report.failed] == sorted(bad)
+    assert all("not staged" in f.reason for f in report.failed)
+    assert report.file_retries >= 2 * (4 - 1)
+    assert report.files_uploaded == len(files) - len(bad)
+    tree = await remote_tree(repo)
+    for path in bad:
+        assert path not in tree
+
+
+async def test_killed_mid_upload_resumes_without_resending(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    files = {f"part{i // 100}/f{i}.txt": os.urandom(2048) for i in range(600)}
+    src = tmp_path / "src"
+    write_tree(src, files)
+    stats = oxen_server.faults.stats
+    oxen_server.faults.delay(0.15, path=FILES_ROUTE, method="POST")  # slow enough to kill midway
+    before_commits = await commit_count(repo)
+    cmd = [
+        sys.executable,
+        "-c",
+        "import asyncio, sys\n"
+        "from oxen_async import OxenClient, Author\n"
+        "async def main():\n"
+        "    async with OxenClient(sys.argv[1], token=sys.argv[2] or None) as oxen:\n"
+        "        repo = oxen.repo(sys.argv[3])\n"
+        "        await repo.upload_folder(sys.argv[4], author=Author('A', 'a@x.org'),\n"
+        "            state_dir=sys.argv[5], batch_files=20, concurrency=2)\n"
+        "asyncio.run(main())\n",
+        oxen_server.url,
+        oxen_server.token or "",
+        repo.full_name,
+        str(src),
+        str(state_dir),
+    ]
+    base = _parts(stats)
+    proc = subprocess.Popen(cmd)
+    deadline = time.monotonic() + 60
+    while _parts(stats) - base < 150 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first_parts = _parts(stats) - base
+    assert 0 < first_parts < len(files), "the kill should land mid-upload"
+    assert await commit_count(repo) == before_commits
+    oxen_server.faults.reset()
+
+    mid = _parts(stats)
+    report = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    assert report.ok and report.status == "committed"
+    assert report.files_resumed > 0
+    assert report.files_resumed + report.files_uploaded == len(files)
+    # What the first run got staged is not sent again (requests cut mid-flight may be).
+    assert _parts(stats) - mid <= len(files) - report.files_resumed
+    assert await commit_count(repo) == before_commits + 1
+    tree = await remote_tree(repo)
+    tree.pop("README.md")
+    assert tree == files
+
+
+def _parts(stats: Any) -> int:
+    return sum(s.file_parts for s in stats.snapshot().values())
+
+
+async def test_file_changing_during_upload_is_never_committed_with_other_bytes(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    big = tmp_path / "big.bin"
+    original = os.urandom(12 * MiB)
+    big.write_bytes(original)
+    (tmp_path / "small.txt").write_bytes(b"small")
+    oxen_server.faults.delay(0.5, path=r"/versions/[^/]+/chunks", method="PUT")
+
+    async def scribble() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            "chunk" in name and s.requests
+            for name, s in oxen_server.faults.stats.snapshot().items()
+        ):
+            await asyncio.sleep(0.02)
+        with big.open("r+b") as f:
+            f.seek(5)
+            f.write(b"CHANGED")
+
+    task = asyncio.create_task(scribble())
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    await task
+    failed = {f.path: f.reason for f in report.failed}
+    tree = await remote_tree(repo)
+    if "big.bin" in failed:
+        assert "changed" in failed["big.bin"]
+        assert "big.bin" not in tree
+    else:  # the write landed before the file was read: then the new bytes are what landed
+        assert hash_bytes(tree["big.bin"]) == hash_bytes(big.read_bytes())
+    assert tree["small.txt"] == b"small"
+    json.dumps(report.to_json().decode())
