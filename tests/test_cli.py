@@ -215,7 +215,7 @@ async def test_unreachable_host(config_dir: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "data", 2)
     host = f"http://127.0.0.1:{closed_port()}"
     result = await run_cli(
-        "upload", str(tmp_path / "data"), "cli/x", "--create", "--host", host,
+        "upload", str(tmp_path / "data"), "cli/data", "--create", "--host", host,
         config_dir=config_dir,
     )  # fmt: skip
     assert_one_line_error(result, "cannot reach", host)
@@ -224,7 +224,7 @@ async def test_unreachable_host(config_dir: Path, tmp_path: Path) -> None:
 async def test_malformed_host(config_dir: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "data", 2)
     result = await run_cli(
-        "upload", str(tmp_path / "data"), "cli/x", "--host", "ftp://example.invalid",
+        "upload", str(tmp_path / "data"), "cli/data", "--host", "ftp://example.invalid",
         config_dir=config_dir,
     )  # fmt: skip
     assert_one_line_error(result, "host")
