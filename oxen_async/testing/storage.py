@@ -265,8 +265,8 @@ class Storage:
             self._repos[(namespace, name)] = repo
             return repo
 
-    def delete_repo(self, repo: Repository) -> None:
-        """Move the repo out of sight at once (atomic rename), then remove it."""
+    def delete_repo(self, repo: Repository) -> Path:
+        """Move the repo out of sight at once (atomic rename); returns the trash dir to remove."""
         with self._lock:
             self._repos.pop((repo.namespace, repo.name), None)
             repo.deleted = True
@@ -274,7 +274,7 @@ class Storage:
             trash.mkdir(parents=True, exist_ok=True)
             doomed = trash / uuid.uuid4().hex
             os.rename(repo.path, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+            return doomed
 
     def list_repos(self, namespace: str) -> list[str]:
         directory = self.data_dir / namespace

@@ -23,6 +23,9 @@ async def test_create_from_branch_and_list_sorted(wire: Wire) -> None:
     assert names == ["Zeta", "feature/x", "main"]  # byte order: uppercase first
     shown = (await wire.get("/branches/feature/x")).json()
     assert shown["branch"] == {"name": "feature/x", "commit_id": commit["id"]}
+    # %2F is not decoded in /branches/{name}: the handler sees the literal text
+    encoded = await wire.get("/branches/feature%2Fx")
+    family_c(encoded, 404, "resource_not_found", "Branch does not exist")
 
 
 async def test_create_existing_from_branch_returns_it_unchanged(wire: Wire) -> None:

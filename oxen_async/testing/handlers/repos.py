@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import shutil
 import uuid
 from typing import Any
 
@@ -188,7 +191,11 @@ async def delete(ctx: RequestContext) -> web.StreamResponse:
     if repo is None:
         raise wire.not_found_plain()
     async with repo.lock:
-        await ctx.offload(ctx.storage.delete_repo, repo)
+        doomed = await ctx.offload(ctx.storage.delete_repo, repo)
+    # Like the real server, the files go in the background, after the response.
+    asyncio.get_running_loop().run_in_executor(
+        ctx.state.executor, functools.partial(shutil.rmtree, doomed, ignore_errors=True)
+    )
     return wire.ok("resource_deleted")
 
 
