@@ -21,6 +21,12 @@ class FileChangedError(Exception):
     """The file's size or mtime moved between hashing and sending."""
 
 
+def _check_unchanged(job: FileJob) -> None:
+    st = os.stat(job.abs_path)
+    if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+        raise FileChangedError("file changed while it was being sent")
+
+
 def _read_chunk(job: FileJob, offset: int, length: int) -> bytes:
     with open(job.abs_path, "rb") as f:
         st = os.fstat(f.fileno())
@@ -34,6 +40,11 @@ def _read_chunk(job: FileJob, offset: int, length: int) -> bytes:
     ):
         raise FileChangedError("file changed while it was being sent")
     return data
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 async def upload_large(
@@ -61,9 +72,15 @@ async def upload_large(
             await versions.upload_chunk(job.hash, offset, data)
             sent += len(data)
 
-    async with anyio.create_task_group() as tg:
-        for i in range(num_chunks):
-            tg.start_soon(send, i)
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(num_chunks):
+                tg.start_soon(send, i)
+    except ExceptionGroup as group:
+        # One failed chunk cancels the others; callers handle the cause, not the group.
+        raise _first_leaf(group) from None
+    # Chunks read earlier match the hash; a change since then must not be staged silently.
+    await anyio.to_thread.run_sync(_check_unchanged, job)
     dst_dir, _, file_name = repo_path.rpartition("/")
     await versions.complete(
         job.hash,

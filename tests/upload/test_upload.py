@@ -64,14 +64,15 @@ async def test_rerun_sends_nothing_and_commits_nothing(
     repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
 ) -> None:
     await seed(repo)
-    write_tree(tmp_path, sample_files(30))
-    first = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    src = tmp_path / "src"
+    write_tree(src, sample_files(30))
+    first = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
     assert first.status == "committed"
     commits = await commit_count(repo)
     # A fresh state dir: the skip must come from the branch tree, not from a local cache.
     for state in (state_dir, tmp_path.parent / "other-state"):
         before = oxen_server.faults.stats.file_bytes() if oxen_server.faults else None
-        again = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state)
+        again = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state)
         assert again.ok and again.status == "nothing_to_commit"
         assert again.commit_id is None
         assert again.files_unchanged == again.files_total == first.files_total
