@@ -92,7 +92,7 @@ async def upload_folder(
     NotFoundError (no such repository), UnauthorizedError, TransportError before anything is
     sent; once sending started, failures land in the report instead.
     """
-    root = _check_folder(Path(local_dir))
+    root = _check_folder(_absolute(Path(local_dir)))
     if concurrency < 1 or batch_bytes < 1 or batch_files < 1:
         raise ConfigError("concurrency, batch_bytes and batch_files must be positive")
     if large_file_threshold > LARGE_FILE:
@@ -115,10 +115,14 @@ async def upload_folder(
         compress=compress,
         large_threshold=large_file_threshold,
         resume=resume,
-        state_dir=Path(state_dir) if state_dir else default_state_dir(),
+        state_dir=_absolute(Path(state_dir) if state_dir else default_state_dir()),
         progress=progress,
     )
     return await run.run()
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
 
 
 def _check_folder(root: Path) -> Path:
@@ -281,7 +285,7 @@ class _Upload:
 
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
         # The state folder may sit inside the uploaded folder: never upload our own database.
-        walker = scan(str(self.root), frozenset({os.path.abspath(self.state_dir)}))
+        walker = scan(str(self.root), frozenset({str(self.state_dir)}))
         async with out:
             while True:
                 piece = await anyio.to_thread.run_sync(next, walker, None)
