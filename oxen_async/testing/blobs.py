@@ -9,9 +9,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import struct
+import threading
+import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
 
 from oxen_async.hashing import StreamingHasher, format_hash, hash_bytes
 from oxen_async.testing.atomic import write_atomic, write_chunks_atomic
@@ -61,12 +67,53 @@ def inflate(data: bytes | memoryview) -> bytes:
     return out
 
 
+class BlobReader:
+    """Reads one blob, whether loose or inside a pack; ``size`` bytes at most."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self.size = size
+        self._remaining = size
+        self._handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
+        if offset:
+            self._handle.seek(offset)
+
+    def read(self, limit: int = _READ_PIECE) -> bytes:
+        piece = self._handle.read(min(limit, self._remaining)) if self._remaining else b""
+        self._remaining -= len(piece)
+        return piece
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 class VersionStore:
-    """Blobs of one repository. Blocking I/O: call from worker threads."""
+    """Blobs of one repository. Blocking I/O: call from worker threads.
+
+    Two layouts, one namespace of names: single blobs (chunked uploads, branch uploads) are
+    loose files at the real server's path; batches (``POST /versions``, workspace uploads) go
+    into one pack file per request, so a 500-file batch costs one file creation instead of a
+    thousand directory and file creations. A pack is written to the tmp dir and renamed into
+    place with its index in front, so it is either wholly there or absent.
+    """
 
     def __init__(self, oxen_dir: Path, tmp_dir: Path) -> None:
         self.root = oxen_dir / "versions" / "files"
+        self._root_text = str(self.root)
+        self.packs_dir = oxen_dir / "versions" / "packs"
         self.tmp_dir = tmp_dir
+        self._lock = threading.Lock()
+        self._packed: dict[str, tuple[str, int, int]] = {}  # name -> (pack, offset, size)
+        self._load_packs()
+
+    def _load_packs(self) -> None:
+        if not self.packs_dir.is_dir():
+            return
+        for pack in sorted(self.packs_dir.iterdir()):
+            try:
+                for name, offset, size in _read_pack_index(pack):
+                    self._packed[name] = (pack.name, offset, size)
+            except (OSError, ValueError, msgspec.DecodeError):
+                continue  # not a pack we wrote; ignore it
 
     def version_dir(self, name: str) -> Path:
         encoded = name.encode("utf-8", "surrogateescape")
@@ -81,54 +128,73 @@ class VersionStore:
     def data_path(self, name: str) -> Path:
         return self.version_dir(name) / "data"
 
-    def has(self, name: str) -> bool:
+    def _loose_size(self, name: str) -> int | None:
+        # Hot path (every batch part): plain strings, no pathlib objects.
+        if len(name) < 2 or "/" in name or "\x00" in name or name[:2] in ("..", "."):
+            return None
         try:
-            return self.data_path(name).is_file()
-        except BadVersionName:
-            return False
-
-    def size(self, name: str) -> int | None:
-        try:
-            return self.data_path(name).stat().st_size
-        except (BadVersionName, FileNotFoundError, NotADirectoryError):
+            return os.stat(os.path.join(self._root_text, name[:2], name[2:], "data")).st_size
+        except (FileNotFoundError, NotADirectoryError, UnicodeEncodeError, ValueError):
             return None
 
-    def store_verified(self, name: str, data: bytes | memoryview) -> bool:
-        """``POST /versions`` semantics: skip if present, else verify numerically and write.
+    def has(self, name: str) -> bool:
+        return name in self._packed or self._loose_size(name) is not None
 
-        Returns True when written. Raises StoreError on a bad name or hash mismatch.
+    def size(self, name: str) -> int | None:
+        packed = self._packed.get(name)
+        return packed[2] if packed is not None else self._loose_size(name)
+
+    def names(self) -> list[str]:
+        """Every stored name (loose and packed); for integrity checks."""
+        loose = [p.parent.parent.name + p.parent.name for p in self.root.glob("*/*/data")]
+        return sorted(set(loose) | set(self._packed))
+
+    def open(self, name: str) -> BlobReader:
+        packed = self._packed.get(name)
+        if packed is not None:
+            pack, offset, size = packed
+            return BlobReader(self.packs_dir / pack, offset, size)
+        path = self.data_path(name)
+        return BlobReader(path, 0, os.stat(path).st_size)
+
+    def read(self, name: str) -> bytes:
+        reader = self.open(name)
+        try:
+            return reader.read(reader.size)
+        finally:
+            reader.close()
+
+    def batch(self) -> PackWriter:
+        return PackWriter(self)
+
+    def verify(self, name: str, data: bytes | memoryview) -> None:
+        """The real server's check for a client-named blob: numeric comparison.
+
+        Raises StoreError with its message for an unparsable name or a hash mismatch.
         """
-        target = self.data_path(name)
-        if target.is_file():
-            return False
         expected = parse_hash(name)
         if expected is None:
             raise StoreError(f"Failed to store version: Invalid integer: {name}")
         actual = hash_bytes(data)
         if int(actual, 16) != expected:
+            target = self.data_path(name)
             raise StoreError(
                 f'Failed to store version: Hash mismatch writing "{target}": '
                 f"expected {format_hash(expected)}, got {actual}"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data, self.tmp_dir)
-        return True
 
     def store_hashed(self, content_hash: str, data: bytes | memoryview) -> None:
-        """Store content whose canonical hash the server computed itself; skip if present."""
-        target = self.data_path(content_hash)
-        if target.is_file():
+        """Store one blob whose canonical hash the server computed; skip if present."""
+        if self.has(content_hash):
             return
+        target = self.data_path(content_hash)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data, self.tmp_dir)
 
-    def read(self, name: str) -> bytes:
-        return self.data_path(name).read_bytes()
-
-    def iter_read(self, name: str) -> Iterator[bytes]:
-        with open(self.data_path(name), "rb") as handle:
-            while piece := handle.read(_READ_PIECE):
-                yield piece
+    def _add_pack(self, pack: str, index: list[tuple[str, int, int]]) -> None:
+        with self._lock:
+            for name, offset, size in index:
+                self._packed[name] = (pack, offset, size)
 
     # --- chunked uploads ---------------------------------------------------------------------
 
@@ -184,3 +250,63 @@ class VersionStore:
         os.replace(scratch, target)
         shutil.rmtree(chunk_root, ignore_errors=True)
         return describer.finish(actual, path_hint)
+
+
+_PACK_MAGIC = b"OXPACK1\n"
+_encode_index = msgspec.msgpack.Encoder().encode
+_decode_index = msgspec.msgpack.Decoder(list[tuple[str, int, int]]).decode
+
+
+def _read_pack_index(pack: Path) -> list[tuple[str, int, int]]:
+    """(name, absolute offset, size) of every blob in a pack."""
+    with open(pack, "rb") as handle:
+        header = handle.read(len(_PACK_MAGIC) + 8)
+        if header[: len(_PACK_MAGIC)] != _PACK_MAGIC:
+            raise ValueError(f"not a pack: {pack}")
+        (length,) = struct.unpack("<Q", header[len(_PACK_MAGIC) :])
+        return _decode_index(handle.read(length))
+
+
+class PackWriter:
+    """Collects the new blobs of one request and writes them as one pack (``flush``)."""
+
+    def __init__(self, store: VersionStore) -> None:
+        self.store = store
+        self._blobs: dict[str, bytes | memoryview] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self._blobs or self.store.has(name)
+
+    def add(self, name: str, data: bytes | memoryview) -> None:
+        """Queue a blob unless it is already stored (skip-if-exists, as the real server)."""
+        if not self.has(name):
+            self._blobs[name] = data
+
+    def flush(self) -> None:
+        if not self._blobs:
+            return
+        names = list(self._blobs)
+        relative: list[tuple[str, int, int]] = []
+        position = 0
+        for name in names:
+            size = len(self._blobs[name])
+            relative.append((name, position, size))
+            position += size
+        # Index offsets are absolute; their encoded length depends on them, so settle it.
+        start = len(_PACK_MAGIC) + 8 + len(_encode_index(relative))
+        while True:
+            index = [(name, start + offset, size) for name, offset, size in relative]
+            encoded = _encode_index(index)
+            if len(_PACK_MAGIC) + 8 + len(encoded) == start:
+                break
+            start = len(_PACK_MAGIC) + 8 + len(encoded)
+        header = _PACK_MAGIC + struct.pack("<Q", len(encoded)) + encoded
+        pack = f"{uuid.uuid4().hex}.pack"
+        self.store.packs_dir.mkdir(parents=True, exist_ok=True)
+        write_chunks_atomic(
+            self.store.packs_dir / pack,
+            [header, *(self._blobs[name] for name in names)],
+            self.store.tmp_dir,
+        )
+        self.store._add_pack(pack, index)
+        self._blobs.clear()

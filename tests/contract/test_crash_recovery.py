@@ -20,6 +20,7 @@ import pytest
 
 from oxen_async.hashing import hash_bytes
 from oxen_async.testing import RepoHandle, ServerHandle
+from oxen_async.testing.blobs import VersionStore
 
 from ._wire import Wire
 
@@ -101,11 +102,13 @@ async def _verify(wire: Wire, acknowledged: list[str]) -> int:
 
 
 def _check_blobs(data_dir: Path) -> None:
-    """No torn blob anywhere: every stored version re-hashes to its name."""
-    files_root = data_dir / "crash" / "repo" / ".oxen" / "versions" / "files"
-    for blob in files_root.glob("*/*/data"):
-        name = blob.parent.parent.name + blob.parent.name
-        assert hash_bytes(blob.read_bytes()) == name, blob
+    """No torn blob anywhere: every stored version (loose or packed) re-hashes to its name."""
+    oxen_dir = data_dir / "crash" / "repo" / ".oxen"
+    store = VersionStore(oxen_dir, oxen_dir / "tmp")
+    names = store.names()
+    assert len(names) > 100
+    for name in names:
+        assert hash_bytes(store.read(name)) == name, name
 
 
 async def _write_until_killed(

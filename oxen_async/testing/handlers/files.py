@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -73,21 +71,17 @@ async def send_blob(
     await response.prepare(ctx.request)
     if ctx.request.method != "HEAD":
         budget = entry.size // 2 if ctx.truncate_response else entry.size
-        handle = await ctx.offload(_open_binary, repo.versions.data_path(entry.hash))
+        reader = await ctx.offload(repo.versions.open, entry.hash)
         try:
-            while budget > 0 and (piece := await ctx.offload(handle.read, _STREAM_PIECE)):
+            while budget > 0 and (piece := await ctx.offload(reader.read, _STREAM_PIECE)):
                 await response.write(piece[:budget])
                 budget -= len(piece)
         finally:
-            handle.close()
+            reader.close()
     if ctx.truncate_response:
         return response  # the dispatcher closes the connection
     await response.write_eof()
     return response
-
-
-def _open_binary(path: Path) -> BinaryIO:
-    return open(path, "rb")
 
 
 # --- upload ------------------------------------------------------------------------------------

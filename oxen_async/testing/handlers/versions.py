@@ -59,6 +59,8 @@ def _store_batch(
         multipart = parse_multipart(body, boundary)
     except MultipartError as error:
         return [], 0, 0, wire.structured_error(400, "bad_request", "Bad Request", error.message)
+    pack = repo.versions.batch()
+    failure: wire.WireError | None = None
     for part in multipart:
         if part.name not in ("file", "file[]"):
             continue
@@ -66,18 +68,25 @@ def _store_batch(
         size += len(part.data)
         name = part.filename
         if name is None:
-            return [], parts, size, wire.bad_request("Missing hash in multipart request")
+            failure = wire.bad_request("Missing hash in multipart request")
+            break
         try:
+            repo.versions.version_dir(name)
             content = inflate(part.data) if part.is_gzip else part.data
             if faults.store_fails(name):
                 raise StoreError("Failed to store version: injected fault")
-            repo.versions.store_verified(name, content)
+            if pack.has(name):
+                continue  # already there: skipped without any check, like the real server
+            repo.versions.verify(name, content)
+            pack.add(name, content)
         except StoreError as error:
             err_files.append({"hash": name, "path": None, "error": str(error)})
         except BadVersionName:
             # The real server panics slicing such a name: the whole request is a 500.
-            return [], parts, size, wire.plain_error(500, "internal_server_error")
-    return err_files, parts, size, None
+            failure = wire.plain_error(500, "internal_server_error")
+            break
+    pack.flush()  # parts read before a failure stay stored, as on the real server
+    return err_files, parts, size, failure
 
 
 # --- per-version routes ------------------------------------------------------------------------
@@ -262,11 +271,14 @@ def _write_tar(repo: Repository, hashes: list[str], sink: _QueueWriter) -> None:
         buffered = io.BufferedWriter(sink, buffer_size=256 * 1024)
         with tarfile.open(fileobj=buffered, mode="w|gz", format=tarfile.GNU_FORMAT) as archive:
             for name in hashes:
-                info = tarfile.TarInfo(name)
-                info.size = repo.versions.size(name) or 0
-                info.mode = 0o644
-                with open(repo.versions.data_path(name), "rb") as handle:
-                    archive.addfile(info, handle)
+                reader = repo.versions.open(name)
+                try:
+                    info = tarfile.TarInfo(name)
+                    info.size = reader.size
+                    info.mode = 0o644
+                    archive.addfile(info, reader)
+                finally:
+                    reader.close()
         buffered.flush()
     except OSError:
         if not sink.cancelled:

@@ -197,6 +197,7 @@ def _ingest(
         outcome.error = wire.structured_error(400, "bad_request", "Bad Request", error.message)
         return outcome
     # Like the real server: every blob is stored before any path is checked.
+    pack = repo.versions.batch()
     stored: list[tuple[str, str, bytes] | None] = []
     path_error: InvalidPath | None = None
     for part in parts:
@@ -205,6 +206,7 @@ def _ingest(
         outcome.parts += 1
         outcome.part_bytes += len(part.data)
         if part.filename is None:
+            pack.flush()  # what was read before stays stored, as on the real server
             outcome.error = wire.bad_request("Missing hash in multipart request")
             return outcome
         try:
@@ -222,8 +224,9 @@ def _ingest(
         if faults.store_fails(content_hash, path):
             stored.append(None)
             continue
-        repo.versions.store_hashed(content_hash, content)
+        pack.add(content_hash, content)
         stored.append((path, content_hash, content))
+    pack.flush()
     if path_error is not None:
         outcome.error = wire.bad_request(str(path_error))
         return outcome
