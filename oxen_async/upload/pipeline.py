@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .. import config, paths
 from ..api.repos import Repositories
@@ -59,6 +60,7 @@ BATCH_ATTEMPTS = 5  # a batch whose request fails (after the session's own retri
 HASH_HOP_FILES = 256  # small files hashed per worker-thread hop
 HASH_HOP_BYTES = 32 * MiB
 PLANNERS = 4
+EARLY_FLUSH_FILES = 32  # the smallest batch worth a request when senders are starving
 PACKERS = 2
 RETRYABLE = (TransportError, ServerError, RateLimitedError)
 # Eight requests of a few MiB keep a server busy without holding much memory on either side.
@@ -423,12 +425,28 @@ class _Upload:
     # -- pack -------------------------------------------------------------------------------
 
     async def _pack(
-        self, jobs: ObjectReceiveStream[FileJob], out: ObjectSendStream[PackedBatch]
+        self, jobs: MemoryObjectReceiveStream[FileJob], out: MemoryObjectSendStream[PackedBatch]
     ) -> None:
+        """Batch jobs up to the size limits, but hand over a partial batch early when a sender
+        sits idle and no job is waiting: full batches in steady state, no stall at the start
+        or behind a slow planner."""
         async with jobs, out:
             batch: list[FileJob] = []
             size = 0
-            async for job in jobs:
+            while True:
+                try:
+                    job = jobs.receive_nowait()
+                except anyio.WouldBlock:
+                    if len(batch) >= EARLY_FLUSH_FILES and out.statistics().tasks_waiting_receive:
+                        await out.send(await self._pack_now(batch))
+                        batch, size = [], 0
+                        continue
+                    try:
+                        job = await jobs.receive()
+                    except anyio.EndOfStream:
+                        break
+                except anyio.EndOfStream:
+                    break
                 batch.append(job)
                 size += job.size
                 if len(batch) >= self.batch_files or size >= self.batch_bytes:
