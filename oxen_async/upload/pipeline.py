@@ -123,6 +123,21 @@ async def upload_folder(
     return await run.run()
 
 
+def _halves(batch: PackedBatch) -> list[PackedBatch]:
+    mid = len(batch.jobs) // 2
+    return [_slice(batch, 0, mid), _slice(batch, mid, len(batch.jobs))]
+
+
+def _slice(batch: PackedBatch, start: int, stop: int) -> PackedBatch:
+    jobs, parts = batch.jobs[start:stop], batch.parts[start:stop]
+    return PackedBatch(
+        jobs=jobs,
+        parts=parts,
+        raw_bytes=sum(j.size for j in jobs),
+        wire_bytes=sum(len(p.data) for p in parts),
+    )
+
+
 def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
@@ -489,8 +504,13 @@ class _Upload:
             try:
                 staged = await self.repo.workspaces.add_files(ws, self.dest, batch.parts)
             except BadRequestError as exc:
-                for job in batch.jobs:
-                    self._fail(job.rel_path, f"refused by the server: {exc.message}")
+                # The server refuses a whole batch for one bad path: halve it until the
+                # culprits are alone, so one odd name does not sink its neighbours.
+                if len(batch.jobs) == 1:
+                    self._fail(batch.jobs[0].rel_path, f"refused by the server: {exc.message}")
+                    return
+                for half in _halves(batch):
+                    await self._send_batch(half)
                 return
             except RETRYABLE as exc:
                 failed_requests += 1
@@ -635,6 +655,7 @@ class _Upload:
             files_uploaded=self.staged_now,
             files_unchanged=p.files_unchanged,
             files_resumed=p.files_resumed,
+            files_pending=p.files_seen - p.files_done,
             failed=sorted(self.failures, key=lambda f: f.path),
             bytes_total=p.bytes_seen,
             bytes_uploaded=self.bytes_sent,

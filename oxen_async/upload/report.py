@@ -1,7 +1,8 @@
 """What an upload tells its caller: live progress while it runs, a report when it ends.
 
 The report accounts for every input file: ``files_total == uploaded + unchanged + resumed +
-failed``. It never holds the token (it is built from paths, counts and server ids only).
+failed + pending`` (pending is non-zero only when a fatal error stopped the upload). It never
+holds the token: it is built from paths, counts and server ids only.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class UploadReport(msgspec.Struct, kw_only=True):
     files_uploaded: int = 0
     files_unchanged: int = 0
     files_resumed: int = 0
+    files_pending: int = 0  # seen but unfinished when a fatal error stopped the upload
     failed: list[FileFailure] = []
     bytes_total: int = 0
     bytes_uploaded: int = 0

@@ -62,6 +62,18 @@ async def test_maintenance_429_is_waited_out(
     assert report.ok and report.status == "committed"
 
 
+async def test_a_refused_batch_is_split_not_failed_whole(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    files = sample_files(40)
+    write_tree(tmp_path, files)
+    oxen_server.faults.fail_next(1, path=FILES_ROUTE, method="POST", status=400)
+    report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
+    assert report.ok, report.failed
+    assert report.files_uploaded == len(files)
+
+
 async def test_files_the_server_will_not_store_are_retried_then_reported(
     repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
 ) -> None:
