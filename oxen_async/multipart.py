@@ -8,10 +8,12 @@ and the server would store ``a%2Fb.txt``. A part is gzip only when its Content-T
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+import anyio.to_thread
 
 GZIP = "application/gzip"
 RAW = "application/octet-stream"
@@ -47,6 +49,71 @@ def form(
         )
         writer.append_payload(file_part)
     return writer
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedForm:
+    """A whole ``multipart/form-data`` body as bytes: cheap to send again on a retry."""
+
+    body: bytes
+    content_type: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": self.content_type}
+
+
+def _quoted(value: str) -> str:
+    # What the server's parser undoes: backslash escapes inside a quoted string, raw UTF-8.
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def encode(
+    parts: Iterable[FilePart],
+    *,
+    field: str = "file[]",
+    text: Mapping[str, str] | None = None,
+) -> EncodedForm:
+    """The same body as ``form()``, encoded in one pass (blocking; see ``encode_async``).
+
+    aiohttp's MultipartWriter spends about 20 us of event-loop time per part; a batch of
+    thousands of files is better encoded in a worker thread.
+    """
+    boundary = uuid.uuid4().hex
+    dash = f"--{boundary}\r\n".encode()
+    chunks: list[bytes] = []
+    for key, value in (text or {}).items():
+        head = (
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            f'Content-Disposition: form-data; name="{_quoted(key)}"\r\n\r\n'
+        )
+        chunks += [dash, head.encode(), value.encode(), b"\r\n"]
+    for part in parts:
+        head = (
+            f"Content-Type: {GZIP if part.gzipped else RAW}\r\n"
+            f'Content-Disposition: form-data; name="{_quoted(field)}"; '
+            f'filename="{_quoted(part.filename)}"\r\n\r\n'
+        )
+        chunks += [dash, head.encode(), part.data, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return EncodedForm(b"".join(chunks), f"multipart/form-data; boundary={boundary}")
+
+
+# Below this many parts and bytes, encoding inline costs less than a thread hop.
+_INLINE_PARTS = 64
+_INLINE_BYTES = 256 * 1024
+
+
+async def encode_async(
+    parts: Sequence[FilePart],
+    *,
+    field: str = "file[]",
+    text: Mapping[str, str] | None = None,
+) -> EncodedForm:
+    """``encode`` off the event loop when the form is big."""
+    if len(parts) <= _INLINE_PARTS and sum(len(p.data) for p in parts) <= _INLINE_BYTES:
+        return encode(parts, field=field, text=text)
+    return await anyio.to_thread.run_sync(lambda: encode(parts, field=field, text=text))
 
 
 def unsendable_filename(name: str) -> str | None:

@@ -20,7 +20,7 @@ from ..config import Author
 from ..errors import ConfigError, IntegrityError, TransportError
 from ..hashing import StreamingHasher, same_hash
 from ..models import Commit, CommitResponse
-from ..multipart import FilePart, form, unsendable_filename
+from ..multipart import FilePart, encode, encode_async, unsendable_filename
 from ._scope import RepoScope
 
 logger = logging.getLogger("oxen_async")
@@ -67,54 +67,37 @@ class Files:
         keeps whatever ``dest`` held before.
 
         Raises IntegrityError when the bytes do not hash to ``expected_hash`` (by default the
-        id the server lists for the file). File I/O runs in worker threads.
+        id the server lists for the file). A body cut off mid-way starts over, within the
+        session's retry policy. File I/O runs in worker threads: one hop for a small file.
         """
         target = Path(dest)
         if expected_hash is None:
             expected_hash = await self._meta_hash(revision, path)
-        out, tmp_name = await anyio.to_thread.run_sync(_open_temp, target)
         policy = self._r.session.retry
-        try:
+        attempt = 0
+        while True:
+            attempt += 1
+            sink = _AtomicFile(target)
             try:
-                attempt = 0
-                while True:  # a body cut off mid-way starts over, within the retry policy
-                    attempt += 1
-                    try:
-                        hasher = await self._stream_into(revision, path, out)
-                        break
-                    except TransportError as exc:
-                        if attempt >= policy.attempts:
-                            raise
-                        logger.info("restarting download of %s: %s", path, exc.message)
-                        await anyio.sleep(policy.delay(attempt - 1, None))
-            finally:
-                await anyio.to_thread.run_sync(out.close)
-            actual = hasher.hexdigest()
-            if not same_hash(actual, expected_hash):
-                raise IntegrityError(
-                    f"{path}: downloaded bytes hash to {actual}, the server lists {expected_hash}"
-                )
-            await anyio.to_thread.run_sync(os.replace, tmp_name, target)
-        except BaseException:
-            with anyio.CancelScope(shield=True):  # also when cancelled: never leave a .part
-                await anyio.to_thread.run_sync(_unlink_quietly, tmp_name)
-            raise
-        return target
-
-    async def _stream_into(self, revision: str, path: str, out: IO[bytes]) -> StreamingHasher:
-        """Write the file into ``out`` from its start; returns the hash of what was written."""
-        await anyio.to_thread.run_sync(_rewind, out)
-        hasher = StreamingHasher()
-        buffer = bytearray()
-        async with self.stream(revision, path) as chunks:
-            async for chunk in chunks:
-                buffer += chunk
-                if len(buffer) >= STREAM_CHUNK:  # one thread hop per MiB, not per read
-                    await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
-                    buffer = bytearray()
-        if buffer:
-            await anyio.to_thread.run_sync(_write_and_hash, out, hasher, buffer)
-        return hasher
+                async with self.stream(revision, path) as chunks:
+                    async for chunk in chunks:
+                        await sink.write(chunk)
+                if not same_hash(sink.hexdigest(), expected_hash):
+                    raise IntegrityError(
+                        f"{path}: downloaded bytes hash to {sink.hexdigest()}, "
+                        f"the server lists {expected_hash}"
+                    )
+                await sink.commit()
+                return target
+            except TransportError as exc:
+                await sink.discard()
+                if attempt >= policy.attempts:
+                    raise
+                logger.info("restarting download of %s: %s", path, exc.message)
+                await anyio.sleep(policy.delay(attempt - 1, None))
+            except BaseException:
+                await sink.discard()
+                raise
 
     async def _meta_hash(self, revision: str, path: str) -> str:
         from .dirs import Dirs  # the listing call lives in dirs; files only needs one field
@@ -162,8 +145,9 @@ class Files:
             text["message"] = message
         parts = [FilePart(n, d) for n, d in files.items()]
         url = self._r.path(f"file/{paths.resource(branch, directory)}")
+        encoded = await encode_async(parts, field="files[]", text=text)
         resp = await self._r.session.request(
-            "PUT", url, CommitResponse, body=lambda: form(parts, field="files[]", text=text)
+            "PUT", url, CommitResponse, body=lambda: encoded.body, headers=encoded.headers
         )
         return resp.commit
 
@@ -176,31 +160,67 @@ class Files:
             text.update(name=author.name, email=author.email)
         if message is not None:
             text["message"] = message
+        encoded = encode([], text=text)  # the endpoint wants a multipart body, even empty
         resp = await self._r.session.request(
             "DELETE",
             self._file_path(branch, path),
             CommitResponse,
-            body=lambda: form([], text=text),
+            body=lambda: encoded.body,
+            headers=encoded.headers,
         )
         return resp.commit
 
 
-def _open_temp(target: Path) -> tuple[IO[bytes], str]:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    return os.fdopen(fd, "wb"), tmp_name
+class _AtomicFile:
+    """Bytes bound for ``target``: hashed as they arrive, buffered up to STREAM_CHUNK, written
+    to a temporary file in the target's folder (worker threads), renamed into place on commit.
+    A small file costs a single thread hop; nothing is created on disk before the first MiB or
+    the commit."""
 
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self._hasher = StreamingHasher()
+        self._buffer = bytearray()
+        self._out: IO[bytes] | None = None
+        self._tmp_name: str | None = None
 
-def _rewind(out: IO[bytes]) -> None:
-    out.seek(0)
-    out.truncate()
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
 
+    async def write(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)  # xxh3 runs at memory speed; a network read is small
+        self._buffer += chunk
+        if len(self._buffer) >= STREAM_CHUNK:
+            data, self._buffer = self._buffer, bytearray()
+            await anyio.to_thread.run_sync(self._spill, data)
 
-def _unlink_quietly(name: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(name)
+    def _spill(self, data: bytes | bytearray) -> None:
+        if self._out is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp_name = tempfile.mkstemp(
+                prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent
+            )
+            self._out = os.fdopen(fd, "wb")
+        self._out.write(data)
 
+    def _finish(self) -> None:
+        self._spill(self._buffer)
+        assert self._out is not None and self._tmp_name is not None
+        self._out.close()
+        os.replace(self._tmp_name, self.target)
+        self._tmp_name = None
 
-def _write_and_hash(out: IO[bytes], hasher: StreamingHasher, chunk: bytes | bytearray) -> None:
-    hasher.update(chunk)
-    out.write(chunk)
+    async def commit(self) -> None:
+        await anyio.to_thread.run_sync(self._finish)
+
+    def _drop(self) -> None:
+        if self._out is not None:
+            self._out.close()
+        if self._tmp_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp_name)
+            self._tmp_name = None
+
+    async def discard(self) -> None:
+        with anyio.CancelScope(shield=True):  # also when cancelled: never leave a .part behind
+            await anyio.to_thread.run_sync(self._drop)

@@ -25,7 +25,7 @@ from ..models import (
     VersionInfo,
     VersionInfoResponse,
 )
-from ..multipart import FilePart, form
+from ..multipart import FilePart, encode_async
 from ..session import RetryPolicy
 from ._scope import RepoScope
 
@@ -48,11 +48,13 @@ class Versions:
 
     async def upload_batch(self, parts: Sequence[FilePart]) -> list[ErrFile]:
         """One ``POST /versions`` (filename = content id). Returns the server's err_files."""
+        encoded = await encode_async(parts)
         resp = await self._r.session.request(
             "POST",
             self._r.path("versions"),
             ErrFilesResponse,
-            body=lambda: form(parts),
+            body=lambda: encoded.body,
+            headers=encoded.headers,
             idempotent=True,
         )
         return resp.err_files

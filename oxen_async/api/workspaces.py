@@ -24,7 +24,7 @@ from ..models import (
     WorkspaceListResponse,
     WorkspaceResponse,
 )
-from ..multipart import FilePart, form
+from ..multipart import FilePart, encode_async
 from ._scope import RepoScope
 
 
@@ -92,8 +92,14 @@ class Workspaces:
         Safe to repeat: staging the same bytes twice changes nothing.
         """
         url = self._ws(workspace_id, f"/files/{paths.directory(directory)}")
+        encoded = await encode_async(parts)  # thousands of parts: encoded off the loop
         resp = await self._r.session.request(
-            "POST", url, PathsResponse, body=lambda: form(parts), idempotent=True
+            "POST",
+            url,
+            PathsResponse,
+            body=lambda: encoded.body,
+            headers=encoded.headers,
+            idempotent=True,
         )
         return resp.paths
 
