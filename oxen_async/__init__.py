@@ -5,6 +5,7 @@ from .api.versions import VersionUploadError
 from .api.workspaces import PartialFailure
 from .client import OxenClient, RemoteRepo
 from .config import Author
+from .download import DownloadReport, download_folder, iter_files
 from .errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DirListing",
+    "DownloadReport",
     "ErrFile",
     "FilePart",
     "HTTPError",
@@ -76,6 +78,8 @@ __all__ = [
     "VersionUploadError",
     "Workspace",
     "__version__",
+    "download_folder",
     "hash_bytes",
     "hash_file",
+    "iter_files",
 ]

@@ -3,6 +3,8 @@ on one repository."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -21,6 +23,7 @@ from .errors import ConfigError
 from .session import RetryPolicy, Session
 
 if TYPE_CHECKING:
+    from .download import DownloadReport
     from .upload.report import UploadReport
 
 
@@ -120,3 +123,31 @@ class RemoteRepo:
         from .upload.pipeline import upload_folder
 
         return await upload_folder(self, local_dir, **options)
+
+    async def download_folder(
+        self,
+        revision: str,
+        remote_dir: str,
+        local_dir: str | os.PathLike[str],
+        *,
+        concurrency: int = 8,
+    ) -> DownloadReport:
+        """Mirror ``remote_dir`` at ``revision`` into ``local_dir``, skipping files already
+        there with the same content id (``oxen_async.download.download_folder``)."""
+        from .download import download_folder
+
+        return await download_folder(self, revision, remote_dir, local_dir, concurrency=concurrency)
+
+    def iter_files(
+        self,
+        revision: str,
+        remote_dir: str = "",
+        *,
+        concurrency: int = 8,
+        ordered: bool = True,
+    ) -> AsyncGenerator[tuple[str, bytes]]:
+        """``async for path, data in repo.iter_files("main", "images"):`` with bounded
+        concurrency and memory (``oxen_async.download.iter_files``)."""
+        from .download import iter_files
+
+        return iter_files(self, revision, remote_dir, concurrency=concurrency, ordered=ordered)
