@@ -18,6 +18,8 @@ from oxen_async.hashing import normalize_hash
 from oxen_async.testing.stats import RequestStats
 
 DropWhen = Literal["mid_body", "after_headers"]
+# Byte-wise complement: corrupt content keeps its size but never its hash.
+CORRUPT_TABLE = bytes(255 - value for value in range(256))
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class FaultController:
         self._rules: list[FaultRule] = []
         self._fail_hashes: set[int] = set()
         self._fail_paths: set[str] = set()
+        self._corrupt_hashes: set[int] = set()
         self._maintenance: set[str | None] = set()
         self.stats = stats if stats is not None else RequestStats()
 
@@ -197,6 +200,12 @@ class FaultController:
             self._fail_hashes.update(int(normalize_hash(h), 16) for h in hashes)
             self._fail_paths.update(p.strip("/") for p in paths)
 
+    def corrupt_content(self, *, hashes: Iterable[str]) -> None:
+        """Serve other bytes of the same size for these blobs on every download route
+        (``/file``, ``/versions/{resource}``, workspace file reads, ``QUERY /versions``)."""
+        with self._lock:
+            self._corrupt_hashes.update(int(normalize_hash(h), 16) for h in hashes)
+
     def maintenance(self, enabled: bool = True, *, repo: str | None = None) -> None:
         """While on, write routes answer 429 ``lock_timeout`` with ``Retry-After: 5``.
 
@@ -214,6 +223,7 @@ class FaultController:
             self._rules.clear()
             self._fail_hashes.clear()
             self._fail_paths.clear()
+            self._corrupt_hashes.clear()
             self._maintenance.clear()
         self.stats.reset()
 
@@ -257,6 +267,15 @@ class FaultController:
                 return True
             try:
                 return int(content_hash, 16) in self._fail_hashes
+            except ValueError:
+                return False
+
+    def serves_corrupt(self, content_hash: str) -> bool:
+        with self._lock:
+            if not self._corrupt_hashes:
+                return False
+            try:
+                return int(content_hash, 16) in self._corrupt_hashes
             except ValueError:
                 return False
 

@@ -186,3 +186,17 @@ async def test_a_leftover_rule(oxen_faults: FaultController) -> None:
 
 async def test_faults_were_reset_after_the_previous_test(oxen_faults: FaultController) -> None:
     assert oxen_faults.rules == []
+
+
+async def test_corrupt_content_keeps_size_changes_bytes(
+    wire: Wire, oxen_faults: FaultController
+) -> None:
+    await wire.commit_files({"a.txt": b"genuine", "b.txt": b"fine"})
+    oxen_faults.corrupt_content(hashes=[hash_bytes(b"genuine")])
+    served = await wire.download("main", "a.txt")
+    assert served.status == 200 and len(served.body) == 7
+    assert hash_bytes(served.body) != hash_bytes(b"genuine")
+    assert (await wire.download("main", "b.txt")).body == b"fine"
+    request = gzip.compress(f"{hash_bytes(b'genuine')}\n".encode())
+    archive = await wire.call("QUERY", "/versions", data=request)
+    assert archive.status == 200 and b"genuine" not in gzip.decompress(archive.body)

@@ -16,6 +16,7 @@ from aiohttp import web
 from oxen_async.hashing import hash_bytes
 from oxen_async.testing import wire
 from oxen_async.testing.context import BodyTooLarge, RequestContext
+from oxen_async.testing.faults import CORRUPT_TABLE
 from oxen_async.testing.filetypes import FileMeta, describe_bytes
 from oxen_async.testing.multipart import MultipartError, Part, boundary_from, parse_multipart
 from oxen_async.testing.paths import sanitize_filename
@@ -71,9 +72,12 @@ async def send_blob(
     await response.prepare(ctx.request)
     if ctx.request.method != "HEAD":
         budget = entry.size // 2 if ctx.truncate_response else entry.size
+        corrupt = ctx.faults.serves_corrupt(entry.hash)
         reader = await ctx.offload(repo.versions.open, entry.hash)
         try:
             while budget > 0 and (piece := await ctx.offload(reader.read, _STREAM_PIECE)):
+                if corrupt:
+                    piece = piece.translate(CORRUPT_TABLE)
                 await response.write(piece[:budget])
                 budget -= len(piece)
         finally:

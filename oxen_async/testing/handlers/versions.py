@@ -18,7 +18,7 @@ from aiohttp import web
 from oxen_async.testing import wire
 from oxen_async.testing.blobs import BadVersionName, StoreError, inflate
 from oxen_async.testing.context import RequestContext
-from oxen_async.testing.faults import FaultController
+from oxen_async.testing.faults import CORRUPT_TABLE, FaultController
 from oxen_async.testing.handlers.files import send_blob
 from oxen_async.testing.multipart import MultipartError, boundary_from, parse_multipart
 from oxen_async.testing.resources import resolve
@@ -225,7 +225,7 @@ async def download(ctx: RequestContext) -> web.StreamResponse:
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
     loop = asyncio.get_running_loop()
     sink = _QueueWriter(queue, loop)
-    producer = loop.run_in_executor(ctx.state.executor, _write_tar, repo, hashes, sink)
+    producer = loop.run_in_executor(ctx.state.executor, _write_tar, repo, hashes, sink, ctx.faults)
     try:
         while (piece := await queue.get()) is not None:
             await response.write(piece)
@@ -266,7 +266,9 @@ class _QueueWriter(io.RawIOBase):
             asyncio.run_coroutine_threadsafe(self.queue.put(None), self.loop).result()
 
 
-def _write_tar(repo: Repository, hashes: list[str], sink: _QueueWriter) -> None:
+def _write_tar(
+    repo: Repository, hashes: list[str], sink: _QueueWriter, faults: FaultController
+) -> None:
     try:
         buffered = io.BufferedWriter(sink, buffer_size=256 * 1024)
         with tarfile.open(fileobj=buffered, mode="w|gz", format=tarfile.GNU_FORMAT) as archive:
@@ -276,7 +278,11 @@ def _write_tar(repo: Repository, hashes: list[str], sink: _QueueWriter) -> None:
                     info = tarfile.TarInfo(name)
                     info.size = reader.size
                     info.mode = 0o644
-                    archive.addfile(info, reader)
+                    if faults.serves_corrupt(name):
+                        flipped = reader.read(reader.size).translate(CORRUPT_TABLE)
+                        archive.addfile(info, io.BytesIO(flipped))
+                    else:
+                        archive.addfile(info, reader)
                 finally:
                     reader.close()
         buffered.flush()
