@@ -165,3 +165,15 @@ async def test_sigkill_mid_upload_then_restart(tmp_path: Path) -> None:
             await wire.commit_files({"after/new.txt": b"new"}, message="after restart")
             assert await _verify(wire, acknowledged) == before + 1
     _check_blobs(data_dir)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_signals_stop_the_server_cleanly(tmp_path: Path, signum: int) -> None:
+    async with _server_process(tmp_path / "data") as (process, url):
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            async with session.get(f"{url}/api/version", headers=headers) as reply:
+                assert reply.status == 200
+        process.send_signal(signum)
+        code = await asyncio.wait_for(asyncio.to_thread(process.wait), 30)
+        assert code == 0
