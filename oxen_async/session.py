@@ -41,6 +41,7 @@ USER_AGENT = (
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "QUERY"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+NOT_PROCESSED = frozenset({429})
 MAX_REDIRECTS = 5
 # Bodies above this size are decoded in a worker thread (about 5 ms of decoding on the loop).
 DECODE_INLINE_LIMIT = 1024 * 1024
@@ -257,8 +258,10 @@ class Session:
         policy = retry or self.retry
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        if not idempotent:
-            policy = NO_RETRY
+        # A request that may have been acted on is never repeated. A 429 says it was not (the
+        # server turned it away before running it: maintenance lock, throttling), so even a
+        # merge is sent again after the announced wait.
+        statuses = policy.statuses if idempotent else policy.statuses & NOT_PROCESSED
         payload = msgspec.json.encode(json) if json is not None else None
         started = time.monotonic()
         attempt = 0
@@ -278,7 +281,7 @@ class Session:
                         resp.release()
             except TransportError as exc:
                 wait = policy.delay(attempt - 1, None)
-                if not self._may_retry(policy, attempt, started, wait):
+                if not idempotent or not self._may_retry(policy, attempt, started, wait):
                     raise
                 logger.info("retrying %s %s after transport error: %s", method, url, exc.message)
                 await asyncio.sleep(wait)
@@ -293,7 +296,7 @@ class Session:
                 method, url, resp.status, raw, parse_retry_after(resp.headers.get("Retry-After"))
             )
             wait = policy.delay(attempt - 1, error.retry_after)
-            if resp.status in policy.statuses and self._may_retry(policy, attempt, started, wait):
+            if resp.status in statuses and self._may_retry(policy, attempt, started, wait):
                 logger.info("retrying %s %s after HTTP %s in %.2fs", method, url, resp.status, wait)
                 await asyncio.sleep(wait)
                 continue

@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 
 from .. import paths
-from ..errors import IntegrityError, NotFoundError, OxenError
+from ..errors import ConfigError, IntegrityError, NotFoundError, OxenError
 from ..hashing import hash_bytes, same_hash
 from ..models import (
     ChunkedFile,
@@ -143,7 +143,12 @@ class Versions:
         At most ``concurrency`` chunks are in memory at once. Each chunk is re-read from disk in
         a worker thread; the server verifies the whole blob against ``version_id`` on complete.
         """
-        num_chunks = max(1, -(-size // chunk_size))
+        if size <= 0:
+            # The server cannot complete an upload of zero chunks (500): send it with upload().
+            raise ConfigError("upload_file needs a non-empty file; use upload() for empty ones")
+        if chunk_size <= 0:
+            raise ConfigError("chunk_size must be positive")
+        num_chunks = -(-size // chunk_size)
         limiter = anyio.Semaphore(concurrency)
 
         async def send(index: int) -> None:

@@ -108,7 +108,11 @@ class Workspaces:
         return await self._paths_call("DELETE", self._ws(workspace_id, "/files"), repo_paths)
 
     async def unstage(self, workspace_id: str, repo_paths: Sequence[str]) -> builtins.list[str]:
-        """Drop staged changes of ``repo_paths`` (paths not staged are skipped)."""
+        """Drop staged changes of ``repo_paths`` (paths not staged are skipped silently).
+
+        Raises PartialFailure (206) naming paths that could not be unstaged. On success the
+        server lists no paths, so the result is usually empty.
+        """
         return await self._paths_call("DELETE", self._ws(workspace_id, "/changes"), repo_paths)
 
     async def _paths_call(

@@ -131,6 +131,19 @@ async def test_merge_is_not_retried_after_an_error_status(
 
 
 @pytest.mark.fake_only
+async def test_a_merge_turned_away_with_429_is_sent_again(
+    repo: RemoteRepo, first_commit: Commit, oxen_faults: FaultController
+) -> None:
+    ws = await repo.workspaces.get_or_create("main")
+    await repo.workspaces.add_files(ws.id, "", [FilePart("new.txt", b"new")])
+    oxen_faults.fail_next(1, route="workspace_merge", status=429, retry_after=0.1)
+    commit = await repo.workspaces.merge(ws.id, "main", message="m", author=AUTHOR)
+    assert commit.parent_ids == (first_commit.id,)
+    stats = oxen_faults.stats.route("workspace_merge")
+    assert (stats.requests, stats.statuses[429], stats.statuses[200]) == (2, 1, 1)
+
+
+@pytest.mark.fake_only
 async def test_a_merge_whose_answer_is_lost_is_not_repeated(
     repo: RemoteRepo, first_commit: Commit, oxen_faults: FaultController
 ) -> None:

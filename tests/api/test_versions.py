@@ -10,6 +10,7 @@ import pytest
 
 from oxen_async import (
     Commit,
+    ConfigError,
     FilePart,
     NotFoundError,
     RemoteRepo,
@@ -128,6 +129,14 @@ async def test_a_chunked_upload_under_the_wrong_id_fails_and_stores_nothing(
         await repo.versions.upload_file(local, WRONG_ID, 5000, repo_path="z.bin", chunk_size=1024)
     assert "mismatch" in str(caught.value).lower()
     assert not await repo.versions.exists(WRONG_ID)
+
+
+async def test_upload_file_refuses_an_empty_file(
+    repo: RemoteRepo, first_commit: Commit, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(ConfigError):
+        await repo.versions.upload_file(tmp_path / "empty", hash_bytes(b""), 0, repo_path="e")
 
 
 async def test_download_returns_verified_blobs(repo: RemoteRepo, first_commit: Commit) -> None:
