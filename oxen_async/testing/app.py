@@ -26,6 +26,9 @@ from oxen_async.testing.handlers import (
     repos,
     server_info,
     versions,
+    workspace_changes,
+    workspace_files,
+    workspace_merge,
     workspaces,
 )
 from oxen_async.testing.routing import Route, Router, router_decode
@@ -97,41 +100,55 @@ def build_router() -> Router:
         "workspace_files_add",
         "POST",
         _WS + "/files/{directory:.*}",
-        workspaces.add_files,
+        workspace_files.add_files,
         write_guard=True,
     )
     r.add(
         "workspace_files_remove",
         "DELETE",
         _WS + "/files",
-        workspaces.remove_files,
+        workspace_files.remove_files,
         write_guard=True,
     )
     r.add(
-        "workspace_file_get", "GET", _WS + "/files/{path:.*}", workspaces.get_file, write_guard=True
+        "workspace_file_get",
+        "GET",
+        _WS + "/files/{path:.*}",
+        workspace_files.get_file,
+        write_guard=True,
     )
-    r.add("workspace_changes", "GET", _WS + "/changes", workspaces.changes)
-    r.add("workspace_changes", "GET", _WS + "/changes/{path:.*}", workspaces.changes)
+    r.add("workspace_changes", "GET", _WS + "/changes", workspace_changes.changes)
+    r.add("workspace_changes", "GET", _WS + "/changes/{path:.*}", workspace_changes.changes)
     r.add(
         "workspace_unstage",
         "DELETE",
         _WS + "/changes",
-        workspaces.unstage_many,
+        workspace_changes.unstage_many,
         write_guard=True,
     )
     r.add(
         "workspace_unstage_one",
         "DELETE",
         _WS + "/changes/{path:.*}",
-        workspaces.unstage_one,
+        workspace_changes.unstage_one,
         write_guard=True,
     )
-    r.add("workspace_merge", "POST", _WS + "/merge/{branch:.*}", workspaces.merge, write_guard=True)
+    r.add(
+        "workspace_merge",
+        "POST",
+        _WS + "/merge/{branch:.*}",
+        workspace_merge.merge,
+        write_guard=True,
+    )
     # Deprecated spelling the official client still calls.
     r.add(
-        "workspace_merge", "POST", _WS + "/commit/{branch:.*}", workspaces.merge, write_guard=True
+        "workspace_merge",
+        "POST",
+        _WS + "/commit/{branch:.*}",
+        workspace_merge.merge,
+        write_guard=True,
     )
-    r.add("workspace_mergeability", "GET", _WS + "/merge/{branch:.*}", workspaces.mergeability)
+    r.add("workspace_mergeability", "GET", _WS + "/merge/{branch:.*}", workspace_merge.mergeability)
 
     r.add("versions_upload", "POST", _REPO + "/versions", versions.upload, write_guard=True)
     r.add("versions_download", "QUERY", _REPO + "/versions", versions.download)
