@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 from oxen_async.hashing import hash_bytes
 
 from ._wire import Wire, encode_path, family_c
 
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x03\x00\x00\x00\x02\x08\x06\x00\x00\x00"
-    + b"\x00" * 16
-)
+
+def _png(width: int, height: int) -> bytes:
+    """A valid RGBA PNG (real servers decode images for their metadata)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = b"".join(b"\x00" + b"\x80\x40\x20\xff" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = _png(3, 2)
 
 
 async def test_root_listing_shape(wire: Wire) -> None:
@@ -36,6 +55,7 @@ async def test_root_listing_shape(wire: Wire) -> None:
     image = body["entries"][3]
     assert (image["mime_type"], image["data_type"]) == ("image/png", "image")
     assert image["metadata"]["image"]["width"] == 3
+    assert image["metadata"]["image"]["height"] == 2
     sub = body["entries"][0]
     assert (sub["mime_type"], sub["data_type"], sub["size"]) == ("inode/directory", "dir", 2)
     assert sub["metadata"] == {"dir": {"data_types": [{"count": 1, "data_type": "binary"}]}}
