@@ -7,6 +7,7 @@ oxen-server (``ServerHandle.is_real``).
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,18 +17,53 @@ import pytest
 
 from oxen_async.testing.faults import FaultController
 from oxen_async.testing.handle import RepoHandle, ServerHandle, start_fake_server
+from oxen_async.testing.launch import start_real
 
 TEST_NAMESPACE = "oxen-async-tests"
 
-# The seam for other server kinds: name -> starter(data_dir, token). A real oxen-server starter
-# and a ``--oxen-server`` / OXEN_ASYNC_TEST_SERVER switch choosing among these are added later.
+SERVER_ENV = "OXEN_ASYNC_TEST_SERVER"
+
+
+def start_real_server(data_dir: Path, token: str | None = None) -> ServerHandle:
+    """A real ``oxen-server`` 0.53.4 with ``--auth`` (its token comes from ``add-user``)."""
+    del token  # the real server issues its own
+    launched = start_real(data_dir, log=data_dir / "oxen-server.log")
+    return ServerHandle(
+        url=launched.url,
+        token=launched.token,
+        faults=None,
+        is_real=True,
+        data_dir=data_dir,
+        stop=launched.stop,
+    )
+
+
+# Server kinds by name: starter(data_dir, token); --oxen-server or $OXEN_ASYNC_TEST_SERVER picks.
 SERVER_STARTERS: dict[str, Callable[[Path, str | None], ServerHandle]] = {
     "fake": start_fake_server,
+    "real": start_real_server,
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--oxen-server",
+        choices=sorted(SERVER_STARTERS),
+        default=None,
+        help=f"which server the oxen_server fixture runs: the bundled one (fake, the default) "
+        f"or a real oxen-server 0.53.4 binary (real). Also ${SERVER_ENV}.",
+    )
+
+
 def server_kind(config: pytest.Config) -> str:
-    return "fake"
+    chosen = config.getoption("--oxen-server", default=None) or os.environ.get(SERVER_ENV, "fake")
+    if chosen not in SERVER_STARTERS:
+        raise pytest.UsageError(f"${SERVER_ENV} must be one of {sorted(SERVER_STARTERS)}")
+    return str(chosen)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"oxen server under test: {server_kind(config)}"
 
 
 @pytest.fixture(scope="session")
