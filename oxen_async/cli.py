@@ -28,6 +28,8 @@ from ._version import __version__
 from .cli_render import (
     UploadBar,
     commit_line,
+    download_json,
+    download_summary,
     listing_lines,
     one_line,
     printable,
@@ -44,6 +46,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .client import OxenClient
+    from .download import DownloadReport
     from .models import Commit, MetadataEntry
     from .upload.report import UploadProgress, UploadReport
 
@@ -178,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", help="where resumable upload state is kept")
     up.set_defaults(run=cmd_upload)
 
+    down = sub.add_parser(
+        "download",
+        parents=[remote],
+        help="download a folder of a repository",
+        description="Download a folder of a repository at a revision into LOCAL_DIR. Files "
+        "already there with the same content are skipped; local files absent remotely stay.",
+    )
+    down.add_argument("repo", metavar="NAMESPACE/REPO")
+    down.add_argument("local_dir", metavar="LOCAL_DIR")
+    down.add_argument("--revision", default="main", help="branch or commit (default: main)")
+    down.add_argument("--path", default="", help="folder in the repository (default: its root)")
+    down.add_argument("--concurrency", type=positive_int, help="downloads in flight")
+    down.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    down.set_defaults(run=cmd_download)
+
     ls = sub.add_parser(
         "ls",
         parents=[remote],
@@ -282,6 +300,28 @@ async def _upload(
         repo = oxen.repo(namespace, name)
         with bar:
             return await repo.upload_folder(str(local_dir), progress=on_progress, **options)
+
+
+def cmd_download(args: argparse.Namespace, state: _RunState) -> int:
+    namespace, name = parse_repo(args.repo)
+    local_dir = Path(args.local_dir)
+    if local_dir.exists() and not local_dir.is_dir():
+        raise UsageError(f"{args.local_dir!r} exists and is not a folder")
+    options: dict[str, Any] = {}
+    if args.concurrency is not None:
+        options["concurrency"] = args.concurrency
+
+    async def download() -> DownloadReport:
+        async with _client(args) as oxen:
+            repo = oxen.repo(namespace, name)
+            return await repo.download_folder(args.revision, args.path, local_dir, **options)
+
+    report = asyncio.run(download())
+    if args.json:
+        sys.stdout.write(download_json(report) + "\n")
+    else:
+        print("\n".join(download_summary(report, args.repo)))
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_ls(args: argparse.Namespace, state: _RunState) -> int:
@@ -414,7 +454,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command: Callable[[argparse.Namespace, _RunState], int] = args.run
         return command(args, state)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        # An interrupted upload keeps its state (unless --no-resume): say how to go on.
+        hint = ""
+        if args.command == "upload" and not args.no_resume:
+            hint = " (run the same command again to resume)"
+        print(f"{PROG}: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (UsageError, OxenError, OSError) as exc:
         _report_error(exc, _secrets(args))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from .download import DownloadReport
     from .models import Commit, MetadataEntry
     from .upload.report import UploadProgress, UploadReport
 
@@ -176,6 +177,47 @@ def upload_summary(report: UploadReport) -> list[str]:
         if hidden > 0:
             lines.append(f"  ... and {hidden:,} more (use --json for the full list)")
     return lines
+
+
+def download_summary(report: DownloadReport, repo: str) -> list[str]:
+    source = f"{repo}@{report.revision}:{report.remote_dir or '/'}"
+    failed = len(report.failed)
+    verb = "Downloaded" if not failed else "Downloaded with failures"
+    lines = [
+        f"{verb} {source} into {printable(str(report.local_dir))}",
+        f"  files: {len(report.downloaded):,} downloaded, {len(report.skipped):,} already there, "
+        f"{failed:,} failed",
+        f"  bytes: {human_bytes(report.bytes_downloaded)} in {report.seconds:.1f} s, "
+        f"{rate_mb_s(report.bytes_downloaded, report.seconds):.1f} MB/s",
+    ]
+    if report.failed:
+        lines.append(f"Failed files ({failed:,}):")
+        for path, reason in sorted(report.failed.items())[:MAX_FAILURES_SHOWN]:
+            lines.append(f"  {printable(path)}: {one_line(reason)}")
+        if failed > MAX_FAILURES_SHOWN:
+            lines.append(f"  ... and {failed - MAX_FAILURES_SHOWN:,} more (use --json)")
+    return lines
+
+
+def download_json(report: DownloadReport) -> str:
+    """The download report as JSON, shaped like the upload report (failures as path + reason)."""
+    import msgspec
+
+    return msgspec.json.encode(
+        {
+            "revision": report.revision,
+            "remote_dir": report.remote_dir,
+            "local_dir": str(report.local_dir),
+            "ok": report.ok,
+            "files_downloaded": len(report.downloaded),
+            "files_skipped": len(report.skipped),
+            "downloaded": report.downloaded,
+            "skipped": report.skipped,
+            "failed": [{"path": p, "reason": r} for p, r in sorted(report.failed.items())],
+            "bytes_downloaded": report.bytes_downloaded,
+            "elapsed_s": round(report.seconds, 3),
+        }
+    ).decode()
 
 
 def listing_lines(entries: Iterable[MetadataEntry]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import sys
 import uuid
@@ -508,3 +509,102 @@ async def test_verbose_logs_to_stderr_without_the_token(
     token = oxen_repo.server.token
     if token:
         assert token not in result.err and token not in result.out
+
+
+# --- downloads --------------------------------------------------------------------------------
+
+
+async def test_download_mirrors_the_folder_and_skips_what_is_there(
+    oxen_repo: Any, config_dir: Path, tmp_path: Path
+) -> None:
+    files = write_tree(tmp_path / "data", 8)
+    spec = f"{oxen_repo.namespace}/{oxen_repo.name}"
+    server = server_args(oxen_repo.server)
+    up = await run_cli("upload", str(tmp_path / "data"), spec, *server, config_dir=config_dir)
+    assert up.code == 0, up
+
+    target = tmp_path / "copy"
+    down = await run_cli("download", spec, str(target), *server, config_dir=config_dir)
+    assert down.code == 0, down
+    assert f"{len(files):,} downloaded" in down.out
+    got = {
+        p.relative_to(target).as_posix(): p.read_bytes() for p in target.rglob("*") if p.is_file()
+    }
+    assert got == files
+
+    again = await run_cli("download", spec, str(target), "--json", *server, config_dir=config_dir)
+    assert again.code == 0, again
+    report = json.loads(again.out)
+    assert report["ok"] is True
+    assert report["files_downloaded"] == 0 and report["files_skipped"] == len(files)
+
+    sub = await run_cli(
+        "download", spec, str(tmp_path / "sub"), "--path", "d0", "--json", *server,
+        config_dir=config_dir,
+    )  # fmt: skip
+    assert sub.code == 0, sub
+    expected = {rel.removeprefix("d0/") for rel in files if rel.startswith("d0/")}
+    got_sub = {p.relative_to(tmp_path / "sub").as_posix() for p in (tmp_path / "sub").rglob("*")}
+    assert expected <= got_sub
+    assert json.loads(sub.out)["files_downloaded"] == len(expected)
+
+
+async def test_download_errors_are_one_line(
+    oxen_repo: Any, config_dir: Path, tmp_path: Path
+) -> None:
+    write_tree(tmp_path / "data", 2)
+    spec = f"{oxen_repo.namespace}/{oxen_repo.name}"
+    server = server_args(oxen_repo.server)
+    up = await run_cli("upload", str(tmp_path / "data"), spec, *server, config_dir=config_dir)
+    assert up.code == 0, up
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    into_file = await run_cli("download", spec, str(a_file), *server, config_dir=config_dir)
+    assert_one_line_error(into_file, "not a folder")
+
+    no_rev = await run_cli(
+        "download", spec, str(tmp_path / "out"), "--revision", "no-such-branch", *server,
+        config_dir=config_dir,
+    )  # fmt: skip
+    assert_one_line_error(no_rev, "not found")
+
+    bad_repo = await run_cli("download", "noslash", str(tmp_path / "out"), config_dir=config_dir)
+    assert_one_line_error(bad_repo, "NAMESPACE/REPO")
+
+
+@pytest.mark.fake_only
+async def test_interrupted_upload_exits_130_and_the_rerun_resumes(
+    oxen_repo: Any, oxen_faults: Any, remote: RemoteRepo, config_dir: Path, tmp_path: Path
+) -> None:
+    files = write_tree(tmp_path / "data", 40)
+    spec = f"{oxen_repo.namespace}/{oxen_repo.name}"
+    # Every request held a second: an upload is a chain of several rounds (look up the branch,
+    # list it, open a workspace, send, merge), so at 2.5 s it is surely mid-way.
+    oxen_faults.delay(1.0)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OXEN_")}
+    clean["OXEN_CONFIG_DIR"] = str(config_dir)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "oxen_async", "upload", str(tmp_path / "data"), spec,
+        "--concurrency", "1", "--batch-mb", "0.01", *server_args(oxen_repo.server),
+        env=clean, cwd=str(tmp_path), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await asyncio.sleep(2.5)
+    assert proc.returncode is None, "the upload ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    interrupted = Result(proc.returncode or 0, out.decode(), err.decode())
+    assert_one_line_error(interrupted, "interrupted", "resume", code=130)
+    oxen_faults.reset()
+
+    rerun = await run_cli(
+        "upload", str(tmp_path / "data"), spec, "--json", *server_args(oxen_repo.server),
+        config_dir=config_dir,
+    )  # fmt: skip
+    assert rerun.code == 0, rerun
+    report = json.loads(rerun.out)
+    assert report["status"] == "committed"
+    assert report["files_total"] == len(files)
+    listed = {path async for path, _entry in remote.dirs.walk("main")}
+    assert listed == set(files)
