@@ -53,15 +53,32 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
+def benchmark_scripts() -> list[Path]:
+    """benchmarks/*.py that are benchmarks: not helpers (``_*.py``) and not the demo."""
+    return sorted(
+        p for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_") and p.name != "demo.py"
+    )
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark script in benchmarks/ (demo.py has its own session)."""
+    """Every benchmark in benchmarks/ with its defaults; or one, with its own arguments:
+    ``nox -s bench -- bench_upload --quick``."""
     session.install(".[bench]")
-    scripts = sorted(p for p in BENCHMARKS.glob("bench_*.py"))
+    scripts = benchmark_scripts()
     if not scripts:
-        session.error("no benchmarks/bench_*.py scripts found")
-    for script in scripts:
-        session.run("python", str(script.relative_to(ROOT)), *session.posargs)
+        session.error("no benchmark scripts found in benchmarks/")
+    runs: list[tuple[Path, list[str]]] = [(script, []) for script in scripts]
+    if session.posargs:
+        # Scripts take different options, so arguments go to one named script only.
+        wanted, *rest = session.posargs
+        chosen = [p for p in scripts if wanted in (p.name, p.stem)]
+        if not chosen:
+            names = ", ".join(p.stem for p in scripts)
+            session.error(f"no benchmark named {wanted!r}; choose one of: {names}")
+        runs = [(chosen[0], rest)]
+    for script, args in runs:
+        session.run("python", str(script.relative_to(ROOT)), *args)
 
 
 @nox.session
