@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from oxen_async import (
+    BadRequestError,
     Commit,
     ConfigError,
+    FilePart,
     IntegrityError,
     NotFoundError,
     RemoteRepo,
@@ -16,6 +18,7 @@ from oxen_async import (
     UnprocessableError,
     hash_bytes,
 )
+from oxen_async.models import CommitResponse
 from oxen_async.testing import FaultController
 
 from .conftest import AUTHOR, commit_tree
@@ -210,3 +213,28 @@ async def test_download_to_that_keeps_failing_raises_and_leaves_no_file(
         await repo.files.download_to("main", "big.bin", tmp_path / "big.bin")
     assert list(tmp_path.iterdir()) == []
     assert oxen_faults.stats.requests("file_get") == repo.scope.session.retry.attempts
+
+
+async def test_the_server_itself_refuses_branch_uploads_over_2_mib(
+    repo: RemoteRepo, first_commit: Commit
+) -> None:
+    # What upload() guards against, sent anyway through the session: the client-side limit
+    # matches a real limit of the endpoint.
+    from oxen_async.multipart import encode
+
+    encoded = encode(
+        [FilePart("big.bin", b"x" * (2 * 1024 * 1024 + 1))],
+        field="files[]",
+        text={"name": AUTHOR.name, "email": AUTHOR.email},
+    )
+    with pytest.raises((BadRequestError, TransportError)) as caught:
+        await repo.scope.session.request(
+            "PUT",
+            repo.scope.path("file/main"),
+            CommitResponse,
+            body=lambda: encoded.body,
+            headers=encoded.headers,
+        )
+    if isinstance(caught.value, BadRequestError):
+        assert caught.value.status in (400, 413)
+    assert [c.id async for c in repo.commits.history("main")] == [first_commit.id]
