@@ -59,7 +59,7 @@ PROG = "oxen-async"
 
 # Oxen names are single URL path segments; we also refuse whitespace and control characters,
 # which no real repository uses and which usually mean a shell quoting slip.
-_NAME = re.compile(r"[^\s/\\]+")
+_NAME = re.compile(r"[^\s/\\\x00-\x1f\x7f]+")
 # What oxen-server accepts when it creates a repository (both namespace and name).
 _CREATABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
 

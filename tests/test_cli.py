@@ -608,3 +608,44 @@ async def test_interrupted_upload_exits_130_and_the_rerun_resumes(
     assert report["files_total"] == len(files)
     listed = {path async for path, _entry in remote.dirs.walk("main")}
     assert listed == set(files)
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+async def test_serve_runs_until_terminated(config_dir: Path, tmp_path: Path) -> None:
+    port = closed_port()
+    data_dir = tmp_path / "served"
+    token = uuid.uuid4().hex
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OXEN_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "oxen_async", "serve", "--port", str(port),
+        "--data-dir", str(data_dir), "--auth-token", token,
+        env=clean, cwd=str(tmp_path), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        ready = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert f"http://127.0.0.1:{port}".encode() in ready, ready
+        assert token.encode() not in ready
+        async with OxenClient(f"http://127.0.0.1:{port}", token=token) as oxen:
+            await oxen.repos.create("served", "repo")
+            assert await oxen.repos.exists("served", "repo")
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    assert proc.returncode == 0
+    assert data_dir.is_dir() and any(data_dir.iterdir())  # the repository is on disk
+
+
+async def test_serve_on_a_busy_port_is_a_one_line_error(config_dir: Path, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = await run_cli(
+            "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"), config_dir=config_dir
+        )
+    assert_one_line_error(result, "address already in use")
