@@ -166,7 +166,8 @@ async def iter_files(
     order); ``ordered=False`` yields each file as soon as it arrives. At most ``concurrency``
     downloads run at once and at most about twice that many files are held in memory, however
     slowly the caller consumes. Each file is checked against its listed id (IntegrityError).
-    The first failure is raised from the iterator; leaving the loop early stops the work.
+    The first failure is raised from the iterator. Closing it (``await it.aclose()``, or
+    ``async with contextlib.aclosing(...)``) after leaving the loop early stops the work at once.
     """
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1")
