@@ -7,10 +7,33 @@ import random
 from pathlib import Path
 
 MiB = 1024 * 1024
-WORDS = (
-    "oxen data version control branch commit tree blob hash upload folder million files "
-    "async loop batch workspace merge server client python rust fast bounded memory"
-).split()
+WORDS = [
+    "oxen",
+    "data",
+    "version",
+    "control",
+    "branch",
+    "commit",
+    "tree",
+    "blob",
+    "hash",
+    "upload",
+    "folder",
+    "million",
+    "files",
+    "async",
+    "loop",
+    "batch",
+    "workspace",
+    "merge",
+    "server",
+    "client",
+    "python",
+    "rust",
+    "fast",
+    "bounded",
+    "memory",
+]
 
 
 def _text(rng: random.Random, size: int) -> bytes:

@@ -14,8 +14,8 @@ from pathlib import Path
 from oxen_async import Author, OxenClient
 from oxen_async.api.versions import CHUNK_SIZE
 from oxen_async.hashing import hash_file_sync
-from oxen_async.multipart import FilePart
-from oxen_async.upload.pack import FileJob, pack
+from oxen_async.multipart import EncodedForm
+from oxen_async.upload.pack import FileJob, PackedBatch, pack
 from oxen_async.upload.pipeline import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_FILES,
@@ -26,7 +26,7 @@ from oxen_async.upload.pipeline import (
 
 def prebuild(
     root: Path, batch_bytes: int, batch_files: int
-) -> tuple[list[list[FilePart]], list[tuple[str, str, list[bytes]]], int]:
+) -> tuple[list[EncodedForm], list[tuple[str, str, list[bytes]]], int]:
     small: list[FileJob] = []
     large: list[tuple[str, str, list[bytes]]] = []
     total = 0
@@ -41,35 +41,40 @@ def prebuild(
             large.append((rel, digest, chunks))
         else:
             small.append(FileJob(rel, str(path), st.st_size, st.st_mtime_ns, ""))
-    batches: list[list[FilePart]] = []
+    batches: list[EncodedForm] = []
     current: list[FileJob] = []
     size = 0
     for job in small:
         current.append(job)
         size += job.size
         if len(current) >= batch_files or size >= batch_bytes:
-            batches.append(pack(current, "auto").parts)
+            batches.append(_form(pack(current, "auto")))
             current, size = [], 0
     if current:
-        batches.append(pack(current, "auto").parts)
+        batches.append(_form(pack(current, "auto")))
     return batches, large, total
+
+
+def _form(batch: PackedBatch) -> EncodedForm:
+    assert batch.form is not None
+    return batch.form
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
     batches, large, total = prebuild(Path(args.dir), args.batch_bytes, args.batch_files)
-    files = sum(len(b) for b in batches) + len(large)
+    files = sum(1 for p in Path(args.dir).rglob("*") if p.is_file())
     async with OxenClient(args.host, token=args.token or None) as oxen:
         repo = oxen.repo(args.repo)
         started = time.perf_counter()
         ws = (await repo.workspaces.get_or_create("main", workspace_id=str(uuid.uuid4()))).id
-        queue: asyncio.Queue[list[FilePart]] = asyncio.Queue()
+        queue: asyncio.Queue[EncodedForm] = asyncio.Queue()
         for b in batches:
             queue.put_nowait(b)
 
         async def sender() -> None:
             while not queue.empty():
-                parts = queue.get_nowait()
-                await repo.workspaces.add_files(ws, "", parts)
+                form = queue.get_nowait()
+                await repo.workspaces.add_files(ws, "", form)
 
         async def send_large(rel: str, digest: str, chunks: list[bytes]) -> None:
             sem = asyncio.Semaphore(2)

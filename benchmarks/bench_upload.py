@@ -134,31 +134,54 @@ def rss_scaling(server: LaunchedServer, base: Path, work: Path) -> dict[str, Any
     return out
 
 
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
 def write_outputs(target: str, rows: list[dict[str, Any]], rss: dict[str, Any] | None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"upload-{target}"
     stem.with_suffix(".json").write_text(json.dumps({"rows": rows, "rss": rss}, indent=2))
+    header = [
+        "dataset",
+        "files",
+        "MB",
+        "contender",
+        "s",
+        "files/s",
+        "MB/s",
+        "ours/it",
+        "lag p99 ms",
+        "peak RSS MB",
+    ]
     lines = [
         f"# Upload benchmark against the {target} server",
         "",
-        "| dataset | files | MB | contender | s | files/s | MB/s | ours/it (speed) | lag p99 ms | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        _row(header),
+        _row(["---"] * len(header)),
     ]
     for row in rows:
         for kind in ("ours", "wire", "official"):
             r = row.get(kind)
             if r is None:
                 continue
+            head = [row["dataset"], row["files"], f"{row['mb']:.0f}", kind]
             if "error" in r:
-                lines.append(
-                    f"| {row['dataset']} | {row['files']} | {row['mb']:.0f} | {kind} | error: {r['error'][:60]!r} | | | | | |"
-                )
+                lines.append(_row([*head, f"error: {r['error'][:60]!r}", "", "", "", "", ""]))
                 continue
             ratio = "" if kind == "ours" else f"{row.get(f'ours_vs_{kind}', 0):.2f}x"
             lines.append(
-                f"| {row['dataset']} | {row['files']} | {row['mb']:.0f} | {kind} | {r['elapsed_s']:.2f} | "
-                f"{r['files_per_s']:.0f} | {r['mb_per_s']:.1f} | {ratio} | {r.get('lag_p99_ms', '')} | "
-                f"{r.get('peak_rss_mb', 0):.0f} |"
+                _row(
+                    [
+                        *head,
+                        f"{r['elapsed_s']:.2f}",
+                        f"{r['files_per_s']:.0f}",
+                        f"{r['mb_per_s']:.1f}",
+                        ratio,
+                        r.get("lag_p99_ms", ""),
+                        f"{r.get('peak_rss_mb', 0):.0f}",
+                    ]
+                )
             )
     if rss:
         lines += ["", "## Peak RSS of our uploader by folder size", ""]

@@ -24,7 +24,7 @@ from ..models import (
     WorkspaceListResponse,
     WorkspaceResponse,
 )
-from ..multipart import FilePart, encode_async
+from ..multipart import EncodedForm, FilePart, encode_async
 from ._scope import RepoScope
 
 
@@ -83,16 +83,20 @@ class Workspaces:
         )
 
     async def add_files(
-        self, workspace_id: str, directory: str, parts: Sequence[FilePart]
+        self, workspace_id: str, directory: str, parts: Sequence[FilePart] | EncodedForm
     ) -> builtins.list[str]:
         """Stage ``parts`` (filename = path relative to ``directory``) in one request.
+
+        ``parts`` may come already encoded (``multipart.encode``), as the uploader does in the
+        worker thread that reads and compresses the files.
 
         Returns the repo-relative paths the server staged. Files that failed are silently
         absent from that list: diff it against what was sent (the uploader does).
         Safe to repeat: staging the same bytes twice changes nothing.
         """
         url = self._ws(workspace_id, f"/files/{paths.directory(directory)}")
-        encoded = await encode_async(parts)  # thousands of parts: encoded off the loop
+        # thousands of parts: encoded off the loop
+        encoded = parts if isinstance(parts, EncodedForm) else await encode_async(parts)
         resp = await self._r.session.request(
             "POST",
             url,

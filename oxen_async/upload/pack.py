@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..hashing import hash_bytes
-from ..multipart import FilePart, unsendable_filename
+from ..multipart import EncodedForm, FilePart, unsendable_filename
+from ..multipart import encode as encode_form
 
 CompressMode = Literal["auto", "always", "never"]
 
@@ -40,8 +41,12 @@ class FileJob:
 
 @dataclass(slots=True)
 class PackedBatch:
+    """A request ready to send: the multipart body is built here, in the worker thread, so the
+    event loop only hands one buffer to the socket. The parts are not kept (half the memory):
+    a batch that must be split is packed again from disk."""
+
     jobs: list[FileJob] = field(default_factory=list)
-    parts: list[FilePart] = field(default_factory=list)
+    form: EncodedForm | None = None
     raw_bytes: int = 0
     wire_bytes: int = 0
     failures: list[tuple[FileJob, str]] = field(default_factory=list)
@@ -62,7 +67,7 @@ def _worth_compressing(data: bytes) -> bool:
     return len(zlib.compress(sample, GZIP_LEVEL)) <= MIN_GAIN * len(sample)
 
 
-def encode(data: bytes, mode: CompressMode) -> tuple[bytes, bool]:
+def encode_content(data: bytes, mode: CompressMode) -> tuple[bytes, bool]:
     """The bytes to put on the wire and whether they are gzip."""
     if mode == "never" or (mode == "auto" and not _worth_compressing(data)):
         return data, False
@@ -100,6 +105,7 @@ def check_name(rel_path: str) -> str | None:
 def pack(jobs: list[FileJob], mode: CompressMode) -> PackedBatch:
     """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``."""
     batch = PackedBatch()
+    parts: list[FilePart] = []
     encoded: dict[str, tuple[bytes, bool]] = {}  # identical content is compressed once
     for job in jobs:
         try:
@@ -112,9 +118,10 @@ def pack(jobs: list[FileJob], mode: CompressMode) -> PackedBatch:
         job.size = len(data)
         wire = encoded.get(job.hash)
         if wire is None:
-            wire = encoded[job.hash] = encode(data, mode)
+            wire = encoded[job.hash] = encode_content(data, mode)
         batch.jobs.append(job)
-        batch.parts.append(FilePart(job.rel_path, wire[0], wire[1]))
+        parts.append(FilePart(job.rel_path, wire[0], wire[1]))
         batch.raw_bytes += len(data)
         batch.wire_bytes += len(wire[0])
+    batch.form = encode_form(parts) if parts else None
     return batch

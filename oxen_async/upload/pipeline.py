@@ -123,21 +123,6 @@ async def upload_folder(
     return await run.run()
 
 
-def _halves(batch: PackedBatch) -> list[PackedBatch]:
-    mid = len(batch.jobs) // 2
-    return [_slice(batch, 0, mid), _slice(batch, mid, len(batch.jobs))]
-
-
-def _slice(batch: PackedBatch, start: int, stop: int) -> PackedBatch:
-    jobs, parts = batch.jobs[start:stop], batch.parts[start:stop]
-    return PackedBatch(
-        jobs=jobs,
-        parts=parts,
-        raw_bytes=sum(j.size for j in jobs),
-        wire_bytes=sum(len(p.data) for p in parts),
-    )
-
-
 def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
@@ -502,15 +487,17 @@ class _Upload:
         while batch.jobs:
             ws = await self._workspace()
             try:
-                staged = await self.repo.workspaces.add_files(ws, self.dest, batch.parts)
+                assert batch.form is not None
+                staged = await self.repo.workspaces.add_files(ws, self.dest, batch.form)
             except BadRequestError as exc:
                 # The server refuses a whole batch for one bad path: halve it until the
                 # culprits are alone, so one odd name does not sink its neighbours.
                 if len(batch.jobs) == 1:
                     self._fail(batch.jobs[0].rel_path, f"refused by the server: {exc.message}")
                     return
-                for half in _halves(batch):
-                    await self._send_batch(half)
+                mid = len(batch.jobs) // 2
+                for half in (batch.jobs[:mid], batch.jobs[mid:]):
+                    await self._send_batch(await self._pack_now(half))
                 return
             except RETRYABLE as exc:
                 failed_requests += 1
