@@ -11,6 +11,7 @@ All methods block: the pipeline calls them from worker threads.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sqlite3
@@ -18,6 +19,8 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from ..errors import ConfigError
 
 RACY_NS = 2_000_000_000
 
@@ -41,10 +44,23 @@ def state_key(host: str, repo: str, branch: str, dest: str, local_dir: str) -> s
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
+class StateBusyError(ConfigError):
+    """Another upload of the same folder to the same target holds the state."""
+
+
 class UploadState:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # One upload per (folder, target) at a time: two would share one workspace record.
+        self._lockfile = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 (held until close)
+        try:
+            fcntl.flock(self._lockfile.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lockfile.close()
+            raise StateBusyError(
+                "another upload of this folder to the same repository, branch and path is running"
+            ) from None
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -54,6 +70,7 @@ class UploadState:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._lockfile.close()  # closing the file releases the flock
 
     # -- workspace --------------------------------------------------------------------------
 

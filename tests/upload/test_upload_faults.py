@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from oxen_async import RemoteRepo
+from oxen_async import ConfigError, RemoteRepo
 from oxen_async.hashing import hash_bytes
 
 from ._tree import AUTHOR, commit_count, remote_tree, sample_files, write_tree
@@ -183,3 +183,19 @@ async def test_file_changing_during_upload_is_never_committed_with_other_bytes(
     again = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
     assert again.ok
     assert hash_bytes(await repo.files.download("main", "big.bin")) == hash_bytes(big.read_bytes())
+
+
+async def test_a_second_upload_of_the_same_folder_is_refused_while_one_runs(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    src = tmp_path / "src"
+    write_tree(src, sample_files(20))
+    oxen_server.faults.delay(0.5, path=FILES_ROUTE, method="POST")
+    first = asyncio.create_task(repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir))
+    while not oxen_server.faults.stats.requests("workspace_files_add"):
+        await asyncio.sleep(0.02)
+    with pytest.raises(ConfigError, match="another upload"):
+        await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    report = await first
+    assert report.ok and report.status == "committed"
