@@ -83,14 +83,17 @@ async def upload_folder(
     compress: CompressMode = "auto",
     large_file_threshold: int = LARGE_FILE,
     resume: bool = True,
+    delete_missing: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> UploadReport:
     """Upload ``local_dir`` to ``dest`` on ``branch`` as one commit and report every file.
 
     Files whose path and content are already on the branch are skipped; rerunning on an
-    unchanged folder sends nothing and commits nothing. After a crash, a rerun reuses the
-    workspace and skips what it had staged. Raises ConfigError (bad arguments),
+    unchanged folder sends nothing and commits nothing. With ``delete_missing`` the same
+    commit also removes files under ``dest`` that are no longer in the folder (like
+    ``rsync --delete``); without it the upload only adds and updates. After a crash, a rerun
+    reuses the workspace and skips what it had staged. Raises ConfigError (bad arguments),
     NotFoundError (no such repository), UnauthorizedError, TransportError before anything is
     sent; once sending started, failures land in the report instead.
     """
@@ -117,6 +120,7 @@ async def upload_folder(
         compress=compress,
         large_threshold=large_file_threshold,
         resume=resume,
+        delete_missing=delete_missing,
         state_dir=_absolute(Path(state_dir) if state_dir else default_state_dir()),
         progress=progress,
     )
@@ -151,6 +155,7 @@ class _Upload:
         compress: CompressMode,
         large_threshold: int,
         resume: bool,
+        delete_missing: bool,
         state_dir: Path,
         progress: ProgressCallback | None,
     ) -> None:
@@ -166,6 +171,8 @@ class _Upload:
         self.compress: CompressMode = compress
         self.large_threshold = large_threshold
         self.resume = resume
+        self.delete_missing = delete_missing
+        self.removed = 0
         self.state_dir = state_dir
         self.on_progress = progress
         self.progress = UploadProgress()
@@ -242,6 +249,8 @@ class _Upload:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self.lag.run)
                 await self._pipeline()
+                if self.delete_missing:
+                    await self._stage_removals()
                 self.progress.phase = "committing"
                 self._emit()
                 commit = await self._commit()
@@ -579,6 +588,37 @@ class _Upload:
                     self._emit()
                     break
 
+    # -- removals ---------------------------------------------------------------------------
+
+    async def _stage_removals(self) -> None:
+        """Stage removal of branch files under ``dest`` that the local folder no longer has.
+
+        Walks the remote tree and asks the disk about each path (in worker threads, a page at
+        a time), so no list of the whole folder is ever held.
+        """
+        if self.head is None:
+            return
+        pending: list[str] = []
+
+        async def flush() -> None:
+            gone = await anyio.to_thread.run_sync(self._missing_locally, list(pending))
+            pending.clear()
+            if gone:
+                ws = await self._workspace()
+                await self.repo.workspaces.remove(ws, [self._remote_path(g) for g in gone])
+                self.removed += len(gone)
+
+        prefix = f"{self.dest}/" if self.dest else ""
+        async for remote_path, _entry in self.repo.dirs.walk(self.head.id, self.dest):
+            pending.append(remote_path[len(prefix) :])
+            if len(pending) >= 1000:
+                await flush()
+        if pending:
+            await flush()
+
+    def _missing_locally(self, rel_paths: list[str]) -> list[str]:
+        return [r for r in rel_paths if not os.path.isfile(self.root / r)]
+
     # -- commit -----------------------------------------------------------------------------
 
     async def _commit(self) -> Commit | None:
@@ -587,7 +627,8 @@ class _Upload:
         if self.workspace_id is None:
             return None
         count = self.staged_now + self.progress.files_resumed
-        message = self.message or f"Upload {count} file(s) to {self.dest or '/'}"
+        removed = f", remove {self.removed}" if self.removed else ""
+        message = self.message or f"Upload {count} file(s){removed} to {self.dest or '/'}"
         ws = self.workspace_id
         try:
             commit = await self._merge(ws, message)
@@ -643,6 +684,7 @@ class _Upload:
             files_unchanged=p.files_unchanged,
             files_resumed=p.files_resumed,
             files_pending=p.files_seen - p.files_done,
+            files_removed=self.removed,
             failed=sorted(self.failures, key=lambda f: f.path),
             bytes_total=p.bytes_seen,
             bytes_uploaded=self.bytes_sent,

@@ -54,6 +54,7 @@ class UploadReport(msgspec.Struct, kw_only=True):
     files_unchanged: int = 0
     files_resumed: int = 0
     files_pending: int = 0  # seen but unfinished when a fatal error stopped the upload
+    files_removed: int = 0  # branch files no longer in the folder (delete_missing only)
     failed: list[FileFailure] = []
     bytes_total: int = 0
     bytes_uploaded: int = 0

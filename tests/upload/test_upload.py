@@ -178,3 +178,28 @@ async def test_event_loop_stays_responsive(
     assert report.ok
     # The heartbeat ran throughout; its figure is a benchmark, not asserted against a time.
     assert report.loop_lag_max_ms >= report.loop_lag_p99_ms >= 0
+
+
+async def test_delete_missing_removes_what_the_folder_lost(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    src = tmp_path / "src"
+    files = sample_files(20)
+    write_tree(src, files)
+    await repo.upload_folder(str(src), dest="mirror", author=AUTHOR, state_dir=state_dir)
+    (src / "d0/sub 0/file_0.txt").unlink()
+    (src / "empty.txt").unlink()
+    kept = await repo.upload_folder(str(src), dest="mirror", author=AUTHOR, state_dir=state_dir)
+    assert kept.status == "nothing_to_commit"  # without the flag an upload never deletes
+    commits = await commit_count(repo)
+    report = await repo.upload_folder(
+        str(src), dest="mirror", author=AUTHOR, state_dir=state_dir, delete_missing=True
+    )
+    assert report.ok and report.status == "committed"
+    assert report.files_removed == 2 and report.files_uploaded == 0
+    assert await commit_count(repo) == commits + 1
+    tree = await remote_tree(repo, path="mirror")
+    del files["d0/sub 0/file_0.txt"], files["empty.txt"]
+    assert tree == {f"mirror/{k}": v for k, v in files.items()}
+    assert await repo.files.download("main", "README.md") == b"# seed\n"  # outside dest: kept
