@@ -65,6 +65,9 @@ def build_router() -> Router:
     r.add("commit_history", "GET", _REPO + "/commits/history/{resource:.*}", commits.history)
     r.add("commit_root", "GET", _REPO + "/commits/root", commits.root)
     r.add("commit_show", "GET", _REPO + "/commits/{commit_id}", commits.show)
+    r.add("commit_complete", "POST", _REPO + "/commits/{commit_id}/complete", commits.complete)
+    r.add("action", "GET POST", _REPO + "/action/started/{action}", commits.action_started)
+    r.add("action", "GET POST", _REPO + "/action/completed/{action}", commits.action_completed)
 
     r.add("dir_list", "GET", _REPO + "/dir/{resource:.*}", dirs.list_dir)
     r.add("meta_show", "GET", _REPO + "/meta/{resource:.*}", dirs.meta)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from oxen_async.hashing import same_hash
 
-from ._wire import Wire, family_c
+from ._wire import Wire, family_a, family_c
 
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?Z")
 
@@ -82,3 +82,21 @@ async def test_unknown_revision_and_commit(wire: Wire) -> None:
     )
     family_c(await wire.get("/commits/deadbeef"), 404, "resource_not_found", "Revision not found")
     family_c(await wire.get("/commits/main"), 404, "resource_not_found", "Revision not found")
+
+
+async def test_commit_complete_echoes_the_commit(wire: Wire) -> None:
+    # The official client's workspace commit ends with this call; it must answer.
+    commit = await wire.commit_files({"a.txt": b"a"})
+    body = {"branch": {"name": "main", "commit_id": commit["id"]}}
+    reply = await wire.call("POST", f"/commits/{commit['id']}/complete", json_body=body)
+    assert reply.status == 200
+    assert reply.json()["commit"] == commit
+    missing = await wire.call("POST", "/commits/abc123/complete", json_body=body)
+    family_a(missing, 404, "resource_not_found")
+
+
+async def test_action_hooks_answer(wire: Wire) -> None:
+    for state in ("started", "completed"):
+        reply = await wire.call("POST", f"/action/{state}/push_workspace")
+        assert reply.status == 200
+        assert reply.json() == {"action": "push_workspace", "status": "success", "state": state}

@@ -122,3 +122,28 @@ async def root(ctx: RequestContext) -> web.StreamResponse:
     if head is not None:
         *_, root_commit = repo.first_parent_chain(head)
     return wire.ok("resource_found", commit=root_commit.view() if root_commit else None)
+
+
+async def complete(ctx: RequestContext) -> web.StreamResponse:
+    """``POST /commits/{id}/complete``: the last step of the official client's workspace commit.
+
+    The real server only looks the commit up and echoes it (the body is ignored); its 404 is
+    the plain status family.
+    """
+    commit = ctx.repo().find_commit(ctx.params["commit_id"])
+    if commit is None:
+        raise wire.not_found_plain()
+    return wire.ok("resource_created", commit=commit.view())
+
+
+def _action(ctx: RequestContext, state: str) -> web.StreamResponse:
+    return wire.json_response({"action": ctx.params["action"], "status": "success", "state": state})
+
+
+async def action_started(ctx: RequestContext) -> web.StreamResponse:
+    """``/action/started/{action}``: a no-op hook the official client calls around a push."""
+    return _action(ctx, "started")
+
+
+async def action_completed(ctx: RequestContext) -> web.StreamResponse:
+    return _action(ctx, "completed")
