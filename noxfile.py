@@ -4,6 +4,7 @@
     python3 -m nox -s demo        # the bulk upload end to end against the bundled server
     python3 -m nox -s tests       # the test suite (what CI runs)
     python3 -m nox -s lint typecheck bench
+    python3 -m nox -s oxen-server tests-real   # build the real server, run the suite on it
 
 Sessions use the Python that runs nox (3.11+), so a machine with one Python and pip is enough.
 """
@@ -88,7 +89,20 @@ def demo(session: nox.Session) -> None:
     session.run("python", "benchmarks/demo.py", *session.posargs)
 
 
-# --- oxen-server ------------------------------------------------------------------------------
-# Placeholder, left for the engineer who sets up the real server: a session named
-# `oxen-server` that builds or installs the real oxen-server (with cargo), starts it, and runs
-# the same contract tests against it (see the real-server issue). Not implemented here.
+# --- the real oxen-server ----------------------------------------------------------------------
+JUNIT_REAL = ROOT / ".nox" / "junit-tests-real.xml"
+
+
+@nox.session(name="oxen-server", venv_backend="none")
+def oxen_server(session: nox.Session) -> None:
+    """Build and install the real oxen-server 0.53.4 with cargo (idempotent: an installed binary
+    of that version is reused). Long on 2 cores: start it early."""
+    session.run("bash", str(ROOT / ".ci" / "build-oxen-server"), external=True)
+
+
+@nox.session(name="tests-real")
+def tests_real(session: nox.Session) -> None:
+    """The same suite against a real oxen-server 0.53.4 (fake_only tests are skipped)."""
+    session.install(".[test]")
+    JUNIT_REAL.unlink(missing_ok=True)
+    session.run(*PYTEST, "--oxen-server=real", f"--junitxml={JUNIT_REAL}", *session.posargs)

@@ -179,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-resume", action="store_true", help="ignore the state kept by an interrupted run"
     )
     up.add_argument("--state-dir", help="where resumable upload state is kept")
+    up.add_argument(
+        "--delete",
+        action="store_true",
+        help="also remove files under --dest that the folder no longer has (like rsync --delete)",
+    )
     up.set_defaults(run=cmd_upload)
 
     down = sub.add_parser(
@@ -270,6 +275,8 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
         options["resume"] = False
     if args.state_dir:
         options["state_dir"] = args.state_dir
+    if args.delete:
+        options["delete_missing"] = True
     # A bar only for a person watching: never into a pipe or a log, never beside --json.
     bar = UploadBar(sys.stderr if sys.stderr.isatty() and not args.json else None)
 

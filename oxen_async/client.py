@@ -118,7 +118,9 @@ class RemoteRepo:
     def __repr__(self) -> str:
         return f"RemoteRepo({self.full_name!r} at {self.scope.session.host!r})"
 
-    async def upload_folder(self, local_dir: str, **options: Any) -> UploadReport:
+    async def upload_folder(
+        self, local_dir: str | os.PathLike[str], **options: Any
+    ) -> UploadReport:
         """Land a local folder as one commit on a branch (``oxen_async.upload``)."""
         from .upload.pipeline import upload_folder
 

@@ -199,6 +199,14 @@ class _Upload:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
+    def _sent(self, files: int, size: int) -> None:
+        self.staged_now += files
+        self.bytes_sent += size
+        self.progress.phase = "uploading"
+        self.progress.files_sent += files
+        self.progress.bytes_sent += size
+        self._emit()
+
     def _fail(self, rel_path: str, reason: str) -> None:
         self.failures.append(FileFailure(rel_path, reason))
         self.progress.files_failed += 1
@@ -527,12 +535,7 @@ class _Upload:
             await anyio.to_thread.run_sync(
                 self.state.record_staged, [(j.rel_path, j.hash) for j in done]
             )
-            self.staged_now += len(done)
-            self.progress.files_sent += len(done)
-            sent_bytes = sum(j.size for j in done)
-            self.progress.bytes_sent += sent_bytes
-            self.bytes_sent += sent_bytes
-            self._emit()
+            self._sent(len(done), sum(j.size for j in done))
             retry: list[FileJob] = []
             for job in missing:
                 job.attempts += 1
@@ -580,12 +583,8 @@ class _Upload:
                         self.state.record_staged, [(job.rel_path, job.hash)]
                     )
                     self.large_files += 1
-                    self.staged_now += 1
-                    self.progress.files_sent += 1
-                    self.progress.bytes_sent += job.size
-                    self.bytes_sent += job.size
                     self.wire_bytes += sent
-                    self._emit()
+                    self._sent(1, job.size)
                     break
 
     # -- removals ---------------------------------------------------------------------------
