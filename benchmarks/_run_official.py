@@ -33,7 +33,9 @@ def main() -> dict[str, object]:
 
     config_user("Bench", "bench@example.com", os.path.join(config_dir, "user_config.toml"))
     if args.token:
-        config_auth(args.token, host=parts.netloc, path=os.path.join(config_dir, "auth_config.toml"))
+        config_auth(
+            args.token, host=parts.netloc, path=os.path.join(config_dir, "auth_config.toml")
+        )
     root = Path(args.dir)
     paths = sorted(str(p) for p in root.rglob("*") if p.is_file())
     size = sum(Path(p).stat().st_size for p in paths)
