@@ -8,6 +8,7 @@ and the server would store ``a%2Fb.txt``. A part is gzip only when its Content-T
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -116,8 +117,11 @@ async def encode_async(
     return await anyio.to_thread.run_sync(lambda: encode(parts, field=field, text=text))
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def unsendable_filename(name: str) -> str | None:
     """Why ``name`` cannot travel as a multipart filename, or None if it can."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         return "file name contains a control character (newline, tab, ...)"
     return None

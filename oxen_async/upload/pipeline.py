@@ -18,7 +18,6 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,8 +56,6 @@ MiB = 1024 * 1024
 LARGE_FILE = 10 * MiB  # the server's gzip inflate cap; the official client's threshold too
 FILE_ATTEMPTS = 4  # a file missing from the server's answer is re-sent this often in all
 BATCH_ATTEMPTS = 5  # a batch whose request fails (after the session's own retries)
-HASH_HOP_FILES = 256  # small files hashed per worker-thread hop
-HASH_HOP_BYTES = 32 * MiB
 PLANNERS = 4
 EARLY_FLUSH_FILES = 32  # the smallest batch worth a request when senders are starving
 PACKERS = 2
@@ -283,7 +280,8 @@ class _Upload:
 
     async def _pipeline(self) -> None:
         scan_tx, scan_rx = anyio.create_memory_object_stream[tuple[str, list[ScanItem]]](4)
-        small_tx, small_rx = anyio.create_memory_object_stream[FileJob](self.batch_files)
+        # Jobs travel a directory piece at a time: one hand-over per piece, not per file.
+        small_tx, small_rx = anyio.create_memory_object_stream[list[FileJob]](2)
         large_tx, large_rx = anyio.create_memory_object_stream[FileJob](2)
         packed_tx, packed_rx = anyio.create_memory_object_stream[PackedBatch](self.concurrency)
         async with anyio.create_task_group() as tg:
@@ -319,10 +317,9 @@ class _Upload:
     async def _plan(
         self,
         pieces: ObjectReceiveStream[tuple[str, list[ScanItem]]],
-        small: ObjectSendStream[FileJob],
+        small: ObjectSendStream[list[FileJob]],
         large: ObjectSendStream[FileJob],
     ) -> None:
-        assert self.state is not None
         async with pieces, small, large:
             async for rel_dir, items in pieces:
                 files: list[LocalFile] = []
@@ -348,69 +345,50 @@ class _Upload:
         self,
         rel_dir: str,
         files: list[LocalFile],
-        small: ObjectSendStream[FileJob],
+        small: ObjectSendStream[list[FileJob]],
         large: ObjectSendStream[FileJob],
     ) -> None:
-        assert self.state is not None
-        state = self.state
         remote = await self._remote_listing(rel_dir)
-        hashes = await anyio.to_thread.run_sync(
-            state.cached_hashes, [(f.rel_path, f.size, f.mtime_ns, f.inode) for f in files]
-        )
-        todo = [f for f in files if f.rel_path not in hashes]
-        fresh = await self._hash(todo)
-        hashes.update({rel: h for rel, h in fresh.items() if h is not None})
-        await anyio.to_thread.run_sync(
-            state.cache_hashes,
-            [
-                (f.rel_path, f.size, f.mtime_ns, f.inode, hashes[f.rel_path])
-                for f in todo
-                if fresh.get(f.rel_path)
-            ],
-        )
-        staged = (
-            await anyio.to_thread.run_sync(state.staged_hashes, [f.rel_path for f in files])
-            if self.workspace_id
-            else {}
-        )
-        for f in files:
-            digest = hashes.get(f.rel_path)
+        # One worker-thread hop per directory piece: cache lookups, hashing, cache writes.
+        known = await anyio.to_thread.run_sync(self._identify, files, self.workspace_id is not None)
+        jobs: list[FileJob] = []
+        for f, (digest, staged) in zip(files, known, strict=True):
             if digest is None:
                 self._fail(f.rel_path, "cannot read: file vanished or is unreadable")
-                continue
-            if remote.get(f.rel_path.rsplit("/", 1)[-1]) == digest:
+            elif remote.get(f.rel_path.rpartition("/")[2]) == digest:
                 self.progress.files_unchanged += 1
-                continue
-            if staged.get(f.rel_path) == digest:
+            elif staged == digest:
                 self.progress.files_resumed += 1
-                continue
-            job = FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest)
-            await (large if f.size > self.large_threshold else small).send(job)
+            elif f.size > self.large_threshold:
+                await large.send(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
+            else:
+                jobs.append(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
+        if jobs:
+            await small.send(jobs)
 
-    async def _hash(self, files: Sequence[LocalFile]) -> dict[str, str | None]:
-        """Content ids, many small files per worker-thread hop; None for unreadable files."""
-        out: dict[str, str | None] = {}
-        group: list[LocalFile] = []
-        size = 0
+    def _identify(
+        self, files: list[LocalFile], resumed: bool
+    ) -> list[tuple[str | None, str | None]]:
+        """(content id or None if unreadable, hash staged by an earlier run) for each file.
 
-        def run(batch: list[LocalFile]) -> dict[str, str | None]:
-            result: dict[str, str | None] = {}
-            for f in batch:
-                try:
-                    result[f.rel_path] = hash_file_sync(f.abs_path)[0]
-                except OSError:
-                    result[f.rel_path] = None
-            return result
-
+        Blocking: runs in a worker thread.
+        """
+        assert self.state is not None
+        state = self.state
+        hashes = state.cached_hashes([(f.rel_path, f.size, f.mtime_ns, f.inode) for f in files])
+        fresh: list[tuple[str, int, int, int, str]] = []
         for f in files:
-            group.append(f)
-            size += f.size
-            if len(group) >= HASH_HOP_FILES or size >= HASH_HOP_BYTES:
-                out.update(await anyio.to_thread.run_sync(run, group))
-                group, size = [], 0
-        if group:
-            out.update(await anyio.to_thread.run_sync(run, group))
-        return out
+            if f.rel_path in hashes:
+                continue
+            try:
+                digest = hash_file_sync(f.abs_path)[0]
+            except OSError:
+                continue
+            hashes[f.rel_path] = digest
+            fresh.append((f.rel_path, f.size, f.mtime_ns, f.inode, digest))
+        state.cache_hashes(fresh)
+        staged = state.staged_hashes([f.rel_path for f in files]) if resumed else {}
+        return [(hashes.get(f.rel_path), staged.get(f.rel_path)) for f in files]
 
     async def _remote_listing(self, rel_dir: str) -> dict[str, str]:
         """filename -> hash of the files in one directory of the branch head (cached LRU)."""
@@ -442,33 +420,37 @@ class _Upload:
     # -- pack -------------------------------------------------------------------------------
 
     async def _pack(
-        self, jobs: MemoryObjectReceiveStream[FileJob], out: MemoryObjectSendStream[PackedBatch]
+        self,
+        pieces: MemoryObjectReceiveStream[list[FileJob]],
+        out: MemoryObjectSendStream[PackedBatch],
     ) -> None:
-        """Batch jobs up to the size limits, but hand over a partial batch early when a sender
-        sits idle and no job is waiting: full batches in steady state, no stall at the start
-        or behind a slow planner."""
-        async with jobs, out:
+        """Batch jobs up to the size limits, but hand over a partial batch early when every
+        sender sits idle and no job is waiting: full batches in steady state, no stall at the
+        start or behind a slow planner."""
+        async with pieces, out:
             batch: list[FileJob] = []
             size = 0
             while True:
                 try:
-                    job = jobs.receive_nowait()
+                    piece = pieces.receive_nowait()
                 except anyio.WouldBlock:
-                    if len(batch) >= EARLY_FLUSH_FILES and out.statistics().tasks_waiting_receive:
+                    idle = out.statistics().tasks_waiting_receive
+                    if len(batch) >= EARLY_FLUSH_FILES and idle >= self.concurrency:
                         await out.send(await self._pack_now(batch))
                         batch, size = [], 0
                         continue
                     try:
-                        job = await jobs.receive()
+                        piece = await pieces.receive()
                     except anyio.EndOfStream:
                         break
                 except anyio.EndOfStream:
                     break
-                batch.append(job)
-                size += job.size
-                if len(batch) >= self.batch_files or size >= self.batch_bytes:
-                    await out.send(await self._pack_now(batch))
-                    batch, size = [], 0
+                for job in piece:
+                    batch.append(job)
+                    size += job.size
+                    if len(batch) >= self.batch_files or size >= self.batch_bytes:
+                        await out.send(await self._pack_now(batch))
+                        batch, size = [], 0
             if batch:
                 await out.send(await self._pack_now(batch))
 
