@@ -102,8 +102,13 @@ def check_name(rel_path: str) -> str | None:
     return unsendable_filename(rel_path)
 
 
-def pack(jobs: list[FileJob], mode: CompressMode) -> PackedBatch:
-    """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``."""
+def pack(jobs: list[FileJob], mode: CompressMode, prefix: str = "") -> PackedBatch:
+    """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``.
+
+    Part filenames are ``prefix + rel_path``: the whole repo path travels in the filename,
+    which the server takes literally, because the URL's directory is not percent-decoded a
+    second time (a destination with ``+`` or ``%`` would land elsewhere).
+    """
     batch = PackedBatch()
     parts: list[FilePart] = []
     encoded: dict[str, tuple[bytes, bool]] = {}  # identical content is compressed once
@@ -120,7 +125,7 @@ def pack(jobs: list[FileJob], mode: CompressMode) -> PackedBatch:
         if wire is None:
             wire = encoded[job.hash] = encode_content(data, mode)
         batch.jobs.append(job)
-        parts.append(FilePart(job.rel_path, wire[0], wire[1]))
+        parts.append(FilePart(prefix + job.rel_path, wire[0], wire[1]))
         batch.raw_bytes += len(data)
         batch.wire_bytes += len(wire[0])
     batch.form = encode_form(parts) if parts else None

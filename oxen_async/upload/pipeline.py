@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import stat
 import time
 import uuid
 from collections import OrderedDict
@@ -31,6 +33,7 @@ from ..api.repos import Repositories
 from ..errors import (
     BadRequestError,
     ConfigError,
+    ConflictError,
     HTTPError,
     NotFoundError,
     NothingToCommitError,
@@ -42,12 +45,13 @@ from ..errors import (
 from ..hashing import hash_file_sync
 from ..models import Commit
 from ..session import RetryPolicy
+from . import commit as committing
 from .large import FileChangedError, upload_large
 from .looplag import LoopLagMonitor
 from .pack import CompressMode, FileJob, PackedBatch, check_name, pack
 from .report import FileFailure, ProgressCallback, Status, UploadProgress, UploadReport
 from .scan import LocalFile, Problem, ScanItem, SkippedSymlinkDir, scan
-from .state import UploadState, default_state_dir, state_key
+from .state import REMOVED, UploadState, default_state_dir, state_key
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
@@ -57,6 +61,7 @@ LARGE_FILE = 10 * MiB  # the server's gzip inflate cap; the official client's th
 FILE_ATTEMPTS = 4  # a file missing from the server's answer is re-sent this often in all
 BATCH_ATTEMPTS = 5  # a batch whose request fails (after the session's own retries)
 PLANNERS = 4
+GIVE_UP_LIMIT = 3  # batches in a row that exhaust their retries: the server is gone, stop
 EARLY_FLUSH_FILES = 32  # the smallest batch worth a request when senders are starving
 PACKERS = 2
 RETRYABLE = (TransportError, ServerError, RateLimitedError)
@@ -124,6 +129,22 @@ async def upload_folder(
     return await run.run()
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _display(rel_path: str) -> str:
+    """A path fit for the report: undecodable bytes of a file name shown as escapes."""
+    return os.fsencode(rel_path).decode("utf-8", "backslashreplace")
+
+
 def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
@@ -189,6 +210,11 @@ class _Upload:
         self.file_retries = 0
         self.lag = LoopLagMonitor()
         self.state: UploadState | None = None
+        self.resumed_workspace = False
+        self.prefix = f"{dest}/" if dest else ""
+        self._unsent: list[str] = []  # remote paths of batches given up: maybe staged anyway
+        self._give_ups = 0
+        self._hash_locks: dict[str, anyio.Lock] = {}
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -205,7 +231,7 @@ class _Upload:
         self._emit()
 
     def _fail(self, rel_path: str, reason: str) -> None:
-        self.failures.append(FileFailure(rel_path, reason))
+        self.failures.append(FileFailure(_display(rel_path), reason))
         self.progress.files_failed += 1
 
     def _remote_path(self, rel: str) -> str:
@@ -227,7 +253,8 @@ class _Upload:
         try:
             return await self._run(started)
         finally:
-            await anyio.to_thread.run_sync(self.state.close)
+            with anyio.CancelScope(shield=True):  # a cancelled caller must not keep the lock
+                await anyio.to_thread.run_sync(self.state.close)
 
     async def _preflight(self) -> None:
         """Fail before sending anything: unknown repository, missing branch, bad token."""
@@ -245,10 +272,7 @@ class _Upload:
     async def _run(self, started: float) -> UploadReport:
         assert self.state is not None
         state = self.state
-        if self.resume:
-            await self._resume_workspace(state)
-        else:
-            await anyio.to_thread.run_sync(state.finish_workspace)
+        await self._resume_workspace(state)
         error: str | None = None
         try:
             async with anyio.create_task_group() as outer:
@@ -260,23 +284,35 @@ class _Upload:
                 self._emit()
                 commit = await self._commit()
                 outer.cancel_scope.cancel()
-        except* (OxenError, OSError) as group:
-            error = "; ".join(str(e) for e in group.exceptions)
+        except* (OxenError, OSError, sqlite3.Error) as group:
+            error = "; ".join(_describe(e) for e in _leaves(group))
             commit = None
         self.progress.phase = "done"
         self._emit()
         return self._report(started, commit, error)
 
     async def _resume_workspace(self, state: UploadState) -> None:
+        """Reuse the workspace an interrupted run left, if it still fits; else discard it."""
         previous = await anyio.to_thread.run_sync(state.get_meta, "workspace_id")
         if previous is None:
             return
         try:
-            await self.repo.workspaces.get(previous)
+            ws = await self.repo.workspaces.get(previous)
         except NotFoundError:
-            await anyio.to_thread.run_sync(state.finish_workspace)
+            ws = None
+        base = ws.commit.id if ws is not None and ws.commit is not None else None
+        head = self.head.id if self.head is not None else None
+        if ws is not None and self.resume and base == head:
+            self.workspace_id = previous
+            self.resumed_workspace = True
+            await anyio.to_thread.run_sync(state.begin_resumed_run)
             return
-        self.workspace_id = previous
+        # Resume refused, or the branch moved on (its files would conflict or be judged
+        # against an old base): start a fresh workspace from the current head.
+        if ws is not None:
+            with contextlib.suppress(NotFoundError):
+                await self.repo.workspaces.delete(previous)
+        await anyio.to_thread.run_sync(state.finish_workspace)
 
     async def _pipeline(self) -> None:
         scan_tx, scan_rx = anyio.create_memory_object_stream[tuple[str, list[ScanItem]]](4)
@@ -349,15 +385,15 @@ class _Upload:
         large: ObjectSendStream[FileJob],
     ) -> None:
         remote = await self._remote_listing(rel_dir)
-        # One worker-thread hop per directory piece: cache lookups, hashing, cache writes.
-        known = await anyio.to_thread.run_sync(self._identify, files, self.workspace_id is not None)
+        # One worker-thread hop per directory piece: cache lookups, hashing, decisions.
+        plan = await anyio.to_thread.run_sync(self._identify, files, remote)
         jobs: list[FileJob] = []
-        for f, (digest, staged) in zip(files, known, strict=True):
-            if digest is None:
+        for f, (verdict, digest) in zip(files, plan, strict=True):
+            if verdict == "unreadable":
                 self._fail(f.rel_path, "cannot read: file vanished or is unreadable")
-            elif remote.get(f.rel_path.rpartition("/")[2]) == digest:
+            elif verdict == "unchanged":
                 self.progress.files_unchanged += 1
-            elif staged == digest:
+            elif verdict == "resumed":
                 self.progress.files_resumed += 1
             elif f.size > self.large_threshold:
                 await large.send(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
@@ -366,12 +402,11 @@ class _Upload:
         if jobs:
             await small.send(jobs)
 
-    def _identify(
-        self, files: list[LocalFile], resumed: bool
-    ) -> list[tuple[str | None, str | None]]:
-        """(content id or None if unreadable, hash staged by an earlier run) for each file.
+    def _identify(self, files: list[LocalFile], remote: dict[str, str]) -> list[tuple[str, str]]:
+        """(verdict, content id) per file: unreadable, unchanged (on the branch already),
+        resumed (staged by an interrupted run with these bytes) or send.
 
-        Blocking: runs in a worker thread.
+        Blocking: runs in a worker thread (hash cache, hashing, resume bookkeeping).
         """
         assert self.state is not None
         state = self.state
@@ -387,8 +422,22 @@ class _Upload:
             hashes[f.rel_path] = digest
             fresh.append((f.rel_path, f.size, f.mtime_ns, f.inode, digest))
         state.cache_hashes(fresh)
-        staged = state.staged_hashes([f.rel_path for f in files]) if resumed else {}
-        return [(hashes.get(f.rel_path), staged.get(f.rel_path)) for f in files]
+        staged = state.staged_hashes([f.rel_path for f in files]) if self.resumed_workspace else {}
+        plan: list[tuple[str, str]] = []
+        confirmed: list[str] = []
+        for f in files:
+            digest = hashes.get(f.rel_path, "")
+            if not digest:
+                plan.append(("unreadable", ""))
+            elif remote.get(f.rel_path.rpartition("/")[2]) == digest:
+                plan.append(("unchanged", digest))
+            elif staged.get(f.rel_path) == digest:
+                plan.append(("resumed", digest))
+                confirmed.append(f.rel_path)
+            else:
+                plan.append(("send", digest))
+        state.confirm(confirmed)
+        return plan
 
     async def _remote_listing(self, rel_dir: str) -> dict[str, str]:
         """filename -> hash of the files in one directory of the branch head (cached LRU)."""
@@ -455,7 +504,7 @@ class _Upload:
                 await out.send(await self._pack_now(batch))
 
     async def _pack_now(self, jobs: list[FileJob]) -> PackedBatch:
-        packed = await anyio.to_thread.run_sync(pack, jobs, self.compress)
+        packed = await anyio.to_thread.run_sync(pack, jobs, self.compress, self.prefix)
         for job, reason in packed.failures:
             self._fail(job.rel_path, reason)
         return packed
@@ -487,7 +536,8 @@ class _Upload:
             ws = await self._workspace()
             try:
                 assert batch.form is not None
-                staged = await self.repo.workspaces.add_files(ws, self.dest, batch.form)
+                # Into the root, the whole repo path in each part's (literal) filename.
+                staged = await self.repo.workspaces.add_files(ws, "", batch.form)
             except BadRequestError as exc:
                 # The server refuses a whole batch for one bad path: halve it until the
                 # culprits are alone, so one odd name does not sink its neighbours.
@@ -502,12 +552,15 @@ class _Upload:
                 failed_requests += 1
                 self.batch_retries += 1
                 if failed_requests >= BATCH_ATTEMPTS:
+                    self._give_up(exc)
                     for job in batch.jobs:
                         self._fail(job.rel_path, f"not sent: {exc}")
+                        self._unsent.append(self._remote_path(job.rel_path))
                     return
                 await anyio.sleep(backoff.delay(failed_requests, getattr(exc, "retry_after", None)))
                 continue
             self.batches += 1
+            self._give_ups = 0
             self.wire_bytes += batch.wire_bytes
             landed = set(staged)
             done: list[FileJob] = []
@@ -535,39 +588,47 @@ class _Upload:
         assert self.state is not None
         async with jobs:
             async for job in jobs:
-                backoff = RetryPolicy()
-                for attempt in range(1, BATCH_ATTEMPTS + 1):
-                    ws = await self._workspace()
-                    try:
-                        sent = await upload_large(
-                            self.repo.versions,
-                            job,
-                            repo_path=self._remote_path(job.rel_path),
-                            workspace_id=ws,
-                        )
-                    except FileChangedError as exc:
-                        self._fail(job.rel_path, str(exc))
-                        break
-                    except OSError as exc:
-                        self._fail(job.rel_path, f"cannot read: {exc.strerror or exc}")
-                        break
-                    except (*RETRYABLE, HTTPError) as exc:
-                        if (
-                            isinstance(exc, NotFoundError | BadRequestError)
-                            or attempt == BATCH_ATTEMPTS
-                        ):
-                            self._fail(job.rel_path, f"chunked upload failed: {exc}")
-                            break
-                        self.batch_retries += 1
-                        await anyio.sleep(backoff.delay(attempt, None))
-                        continue
-                    await anyio.to_thread.run_sync(
-                        self.state.record_staged, [(job.rel_path, job.hash)]
-                    )
-                    self.large_files += 1
-                    self.wire_bytes += sent
-                    self._sent(1, job.size)
-                    break
+                # Identical large files share one chunk area on the server: one at a time.
+                lock = self._hash_locks.setdefault(job.hash, anyio.Lock())
+                async with lock:
+                    await self._send_one_large(job)
+                self._hash_locks.pop(job.hash, None)
+
+    async def _send_one_large(self, job: FileJob) -> None:
+        """Chunked upload of one file, retried as a whole; failures are reported by path."""
+        assert self.state is not None
+        backoff = RetryPolicy()
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            ws = await self._workspace()
+            try:
+                sent = await upload_large(
+                    self.repo.versions,
+                    job,
+                    repo_path=self._remote_path(job.rel_path),
+                    workspace_id=ws,
+                )
+            except FileChangedError as exc:
+                self._fail(job.rel_path, str(exc))
+                return
+            except OSError as exc:
+                self._fail(job.rel_path, f"cannot read: {exc.strerror or exc}")
+                return
+            except (HTTPError, TransportError) as exc:
+                if attempt == BATCH_ATTEMPTS or not isinstance(exc, RETRYABLE):
+                    if isinstance(exc, RETRYABLE):
+                        self._give_up(exc)
+                    self._fail(job.rel_path, f"chunked upload failed: {exc}")
+                    self._unsent.append(self._remote_path(job.rel_path))
+                    return
+                self.batch_retries += 1
+                await anyio.sleep(backoff.delay(attempt, getattr(exc, "retry_after", None)))
+                continue
+            await anyio.to_thread.run_sync(self.state.record_staged, [(job.rel_path, job.hash)])
+            self.large_files += 1
+            self._give_ups = 0
+            self.wire_bytes += sent
+            self._sent(1, job.size)
+            return
 
     # -- removals ---------------------------------------------------------------------------
 
@@ -587,61 +648,82 @@ class _Upload:
             if gone:
                 ws = await self._workspace()
                 await self.repo.workspaces.remove(ws, [self._remote_path(g) for g in gone])
+                assert self.state is not None
+                await anyio.to_thread.run_sync(
+                    self.state.record_staged, [(g, REMOVED) for g in gone]
+                )
                 self.removed += len(gone)
 
-        prefix = f"{self.dest}/" if self.dest else ""
-        async for remote_path, _entry in self.repo.dirs.walk(self.head.id, self.dest):
-            pending.append(remote_path[len(prefix) :])
-            if len(pending) >= 1000:
-                await flush()
+        try:
+            async for remote_path, _entry in self.repo.dirs.walk(self.head.id, self.dest):
+                pending.append(remote_path[len(self.prefix) :])
+                if len(pending) >= 1000:
+                    await flush()
+        except NotFoundError:
+            return  # the destination is new on the branch: nothing there to remove
         if pending:
             await flush()
 
     def _missing_locally(self, rel_paths: list[str]) -> list[str]:
-        return [r for r in rel_paths if not os.path.isfile(self.root / r)]
+        """Paths the folder no longer has. Only "no such file" counts: a permission error on
+        an unreadable folder must not remove its whole remote subtree."""
+        gone: list[str] = []
+        for rel in rel_paths:
+            try:
+                st = os.stat(self.root / rel)
+            except (FileNotFoundError, NotADirectoryError):
+                gone.append(rel)
+                continue
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+                continue  # a special file stands there: reported by the scan, not removed
+        return gone
 
     # -- commit -----------------------------------------------------------------------------
 
     async def _commit(self) -> Commit | None:
         """Merge the workspace into the branch: one commit, or None when nothing changed."""
         assert self.state is not None
+        state = self.state
         if self.workspace_id is None:
             return None
+        ws = self.workspace_id
+        if self.resumed_workspace:
+            await committing.drop_unwanted(self.repo, ws, self._wanted)
+        if self._unsent:  # a request that failed may still have staged its files
+            await committing.unstage(self.repo, ws, self._unsent)
         count = self.staged_now + self.progress.files_resumed
         removed = f", remove {self.removed}" if self.removed else ""
         message = self.message or f"Upload {count} file(s){removed} to {self.dest or '/'}"
-        ws = self.workspace_id
         try:
-            commit = await self._merge(ws, message)
+            commit: Commit | None = await committing.merge(
+                self.repo, ws, self.branch, message=message, author=self.author
+            )
         except NothingToCommitError:
             # Everything sent matched the branch already; the unnamed workspace stays: drop it.
             with contextlib.suppress(NotFoundError):
                 await self.repo.workspaces.delete(ws)
             commit = None
-        await anyio.to_thread.run_sync(self.state.finish_workspace)
+        except ConflictError:
+            await anyio.to_thread.run_sync(state.finish_workspace)  # merge() deleted it
+            raise
+        await anyio.to_thread.run_sync(state.finish_workspace)
         return commit
 
-    async def _merge(self, ws: str, message: str) -> Commit:
-        """Merge once; if the answer is lost, look at the branch before trying again."""
-        before = self.head.id if self.head else None
-        for attempt in range(1, 4):
-            try:
-                return await self.repo.workspaces.merge(
-                    ws, self.branch, message=message, author=self.author
-                )
-            except RETRYABLE:
-                if attempt == 3:
-                    raise
-            await anyio.sleep(attempt)
-            try:
-                head = await self.repo.branches.get(self.branch)
-            except NotFoundError:
-                continue
-            if head.commit_id != before:
-                commit = await self.repo.commits.get(head.commit_id)
-                if commit.message == message:
-                    return commit  # the merge went through; only its answer was lost
-        raise AssertionError("unreachable")
+    def _wanted(self, remote_paths: list[str]) -> set[str]:
+        """Which staged remote paths this run sent or confirmed (blocking: a worker thread)."""
+        assert self.state is not None
+        ours = {p: p[len(self.prefix) :] for p in remote_paths if p.startswith(self.prefix)}
+        confirmed = self.state.confirmed(ours.values())
+        return {p for p, rel in ours.items() if rel in confirmed}
+
+    def _give_up(self, exc: Exception) -> None:
+        """Count a batch that exhausted its retries; several in a row mean the server is gone,
+        so stop (what is left stays pending for a rerun) instead of trying every batch."""
+        self._give_ups += 1
+        if self._give_ups >= GIVE_UP_LIMIT:
+            raise exc
 
     # -- report -----------------------------------------------------------------------------
 

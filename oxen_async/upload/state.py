@@ -1,12 +1,15 @@
 """Local state that makes uploads resumable and reruns cheap (SQLite, one file per target).
 
-- ``staged``: files confirmed staged in the current workspace, with the hash of the bytes
-  sent. After a crash the next run reuses the workspace and sends none of them again.
+- ``staged``: files staged in the current workspace, with the hash of the bytes sent (``-`` for
+  a staged removal). After a crash the next run reuses the workspace and sends none of them
+  again. ``seen`` marks the rows this run confirmed; what an earlier run staged and this run
+  no longer wants (the file was deleted or changed back) is unstaged before the merge.
 - ``hashes``: content ids by (path, size, mtime, inode), so a rerun on a growing folder does
   not re-read unchanged files. Entries younger than ``RACY_NS`` are not cached: a write in the
   same timestamp tick as the hash would otherwise go unnoticed (git's "racy" problem).
 
-All methods block: the pipeline calls them from worker threads.
+All methods block: the pipeline calls them from worker threads. Writes run in explicit
+transactions (one commit per batch of rows, not per row).
 """
 
 from __future__ import annotations
@@ -17,16 +20,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError
 
 RACY_NS = 2_000_000_000
+SCHEMA_VERSION = 2
+REMOVED = "-"  # the hash recorded for a staged removal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS staged (path TEXT PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staged (
+    path TEXT PRIMARY KEY, hash TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 1
+);
 CREATE TABLE IF NOT EXISTS hashes (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL, hash TEXT NOT NULL
@@ -48,6 +56,11 @@ class StateBusyError(ConfigError):
     """Another upload of the same folder to the same target holds the state."""
 
 
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 class UploadState:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,12 +78,30 @@ class UploadState:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            # State from another layout: a cache, so start afresh rather than migrate.
+            self._db.executescript(
+                "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS staged;"
+                " DROP TABLE IF EXISTS hashes;"
+            )
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
         self._lockfile.close()  # closing the file releases the flock
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- workspace --------------------------------------------------------------------------
 
@@ -81,37 +112,61 @@ class UploadState:
 
     def start_workspace(self, workspace_id: str) -> None:
         """Remember a new workspace; what was staged in an older one no longer counts."""
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM staged")
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('workspace_id', ?)", (workspace_id,)
-            )
+        with self._write() as db:
+            db.execute("DELETE FROM staged")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('workspace_id', ?)", (workspace_id,))
 
     def finish_workspace(self) -> None:
         """The workspace was merged or discarded: forget it and its staged files."""
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM staged")
-            self._db.execute("DELETE FROM meta WHERE key='workspace_id'")
+        with self._write() as db:
+            db.execute("DELETE FROM staged")
+            db.execute("DELETE FROM meta WHERE key='workspace_id'")
 
-    def staged_hash(self, path: str) -> str | None:
+    def begin_resumed_run(self) -> None:
+        """Nothing an earlier run staged is confirmed until this run says so."""
+        with self._write() as db:
+            db.execute("UPDATE staged SET seen=0")
+
+    def confirm(self, paths: Iterable[str]) -> None:
+        items = list(paths)
+        if items:
+            with self._write() as db:
+                for chunk in _chunks(items):
+                    marks = ",".join("?" * len(chunk))
+                    db.execute(f"UPDATE staged SET seen=1 WHERE path IN ({marks})", chunk)
+
+    def confirmed(self, paths: Iterable[str]) -> set[str]:
+        """Which of ``paths`` this run staged or confirmed."""
+        out: set[str] = set()
         with self._lock:
-            row = self._db.execute("SELECT hash FROM staged WHERE path=?", (path,)).fetchone()
-        return str(row[0]) if row else None
+            for chunk in _chunks(list(paths)):
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT path FROM staged WHERE seen=1 AND path IN ({marks})"
+                out.update(row[0] for row in self._db.execute(query, chunk))
+        return out
 
     def staged_hashes(self, paths: Iterable[str]) -> dict[str, str]:
-        wanted = list(paths)
         out: dict[str, str] = {}
         with self._lock:
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i : i + 500]
+            for chunk in _chunks(list(paths)):
                 marks = ",".join("?" * len(chunk))
                 query = f"SELECT path, hash FROM staged WHERE path IN ({marks})"
                 out.update(self._db.execute(query, chunk).fetchall())
         return out
 
     def record_staged(self, items: Iterable[tuple[str, str]]) -> None:
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO staged VALUES (?, ?)", items)
+        rows = list(items)
+        if rows:
+            with self._write() as db:
+                db.executemany("INSERT OR REPLACE INTO staged VALUES (?, ?, 1)", rows)
+
+    def forget_staged(self, paths: Iterable[str]) -> None:
+        items = list(paths)
+        if items:
+            with self._write() as db:
+                for chunk in _chunks(items):
+                    marks = ",".join("?" * len(chunk))
+                    db.execute(f"DELETE FROM staged WHERE path IN ({marks})", chunk)
 
     # -- hash cache -------------------------------------------------------------------------
 
@@ -119,10 +174,8 @@ class UploadState:
         """Hashes of the given (path, size, mtime_ns, inode) whose cache entry still matches."""
         wanted = {k[0]: k for k in keys}
         out: dict[str, str] = {}
-        names = list(wanted)
         with self._lock:
-            for i in range(0, len(names), 500):
-                chunk = names[i : i + 500]
+            for chunk in _chunks(list(wanted)):
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     f"SELECT path, size, mtime_ns, inode, hash FROM hashes WHERE path IN ({marks})",
@@ -137,5 +190,5 @@ class UploadState:
         horizon = time.time_ns() - RACY_NS
         rows = [item for item in items if item[2] < horizon]
         if rows:
-            with self._lock, self._db:
-                self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
+            with self._write() as db:
+                db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)

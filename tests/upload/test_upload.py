@@ -203,3 +203,45 @@ async def test_delete_missing_removes_what_the_folder_lost(
     del files["d0/sub 0/file_0.txt"], files["empty.txt"]
     assert tree == {f"mirror/{k}": v for k, v in files.items()}
     assert await repo.files.download("main", "README.md") == b"# seed\n"  # outside dest: kept
+
+
+async def test_destination_with_plus_and_percent(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    write_tree(tmp_path / "src", {"x.txt": b"x", "sub/y.txt": b"y"})
+    report = await repo.upload_folder(
+        str(tmp_path / "src"), dest="c++/50% off", author=AUTHOR, state_dir=state_dir
+    )
+    assert report.ok, report.failed
+    tree = await remote_tree(repo, path="c++/50% off")
+    assert tree == {"c++/50% off/x.txt": b"x", "c++/50% off/sub/y.txt": b"y"}
+
+
+async def test_delete_missing_into_a_new_destination(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    write_tree(tmp_path / "src", {"x.txt": b"x"})
+    report = await repo.upload_folder(
+        str(tmp_path / "src"),
+        dest="brand/new",
+        delete_missing=True,
+        author=AUTHOR,
+        state_dir=state_dir,
+    )
+    assert report.ok and report.status == "committed" and report.files_removed == 0
+
+
+async def test_undecodable_file_name_is_reported_and_json_still_works(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await seed(repo)
+    src = tmp_path / "src"
+    write_tree(src, {"fine.txt": b"ok"})
+    (src / os.fsdecode(b"bad\xff.txt")).write_bytes(b"x")
+    report = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    assert [f.path for f in report.failed] == ["bad\\xff.txt"]
+    assert "UTF-8" in report.failed[0].reason
+    assert b"bad\\\\xff.txt" in report.to_json()
+    assert await remote_tree(repo) == {"README.md": b"# seed\n", "fine.txt": b"ok"}

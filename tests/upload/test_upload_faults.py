@@ -199,3 +199,47 @@ async def test_a_second_upload_of_the_same_folder_is_refused_while_one_runs(
         await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
     report = await first
     assert report.ok and report.status == "committed"
+
+
+MERGE_ROUTE = r"/workspaces/[^/]+/merge/"
+
+
+async def _fail_merge(repo: RemoteRepo, src: Path, state_dir: Path, oxen_server: Any) -> None:
+    """An upload whose merge keeps failing: it reports failure and leaves a workspace."""
+    oxen_server.faults.fail_next(10, path=MERGE_ROUTE, method="POST", status=503)
+    report = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    assert report.status == "failed" and report.commit_id is None
+    assert "503" in (report.error or "")
+    oxen_server.faults.reset()
+
+
+async def test_a_resumed_run_does_not_commit_what_the_folder_dropped(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    src = tmp_path / "src"
+    write_tree(src, {"keep.txt": b"keep", "oops.txt": b"secret", "back.txt": b"changed"})
+    await _fail_merge(repo, src, state_dir, oxen_server)
+    (src / "oops.txt").unlink()  # deleted before the rerun
+    (src / "back.txt").unlink()
+    report = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    assert report.ok and report.status == "committed"
+    assert report.files_resumed == 1  # keep.txt, already staged by the first run
+    tree = await remote_tree(repo)
+    assert tree == {"README.md": b"# seed\n", "keep.txt": b"keep"}
+
+
+async def test_a_stale_workspace_is_dropped_when_the_branch_moved(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    await seed(repo)
+    src = tmp_path / "src"
+    write_tree(src, {"README.md": b"mine", "a.txt": b"a"})
+    await _fail_merge(repo, src, state_dir, oxen_server)
+    # Someone else changes the same file on the branch meanwhile.
+    await repo.files.upload("main", "", {"README.md": b"theirs"}, author=AUTHOR)
+    report = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    assert report.ok and report.status == "committed"
+    assert report.files_resumed == 0  # the old workspace was based on an older head
+    assert await remote_tree(repo) == {"README.md": b"mine", "a.txt": b"a"}
+    assert await repo.workspaces.list() == []
