@@ -87,6 +87,10 @@ class ServerError(HTTPError):
     """5xx: the server failed."""
 
 
+class FileChangedError(OxenError):
+    """A local file changed (size or mtime) between hashing and sending."""
+
+
 class IntegrityError(OxenError):
     """Downloaded or uploaded bytes do not match their content id."""
 

@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 
 from .. import paths
-from ..errors import ConfigError, IntegrityError, NotFoundError, OxenError
+from ..errors import ConfigError, FileChangedError, IntegrityError, NotFoundError, OxenError
 from ..hashing import hash_bytes, same_hash
 from ..models import (
     ChunkedFile,
@@ -135,35 +135,52 @@ class Versions:
         *,
         repo_path: str,
         workspace_id: str | None = None,
-        concurrency: int = 4,
+        mtime_ns: int | None = None,
+        concurrency: int = 2,
         chunk_size: int = CHUNK_SIZE,
-    ) -> None:
-        """Chunked upload of a large file, staged at ``repo_path`` in ``workspace_id`` if given.
+    ) -> int:
+        """Chunked upload of a file hashed to ``version_id``, staged at ``repo_path`` in
+        ``workspace_id`` if given. Returns the bytes sent.
 
-        At most ``concurrency`` chunks are in memory at once. Each chunk is re-read from disk in
-        a worker thread; the server verifies the whole blob against ``version_id`` on complete.
+        At most ``concurrency`` chunks are in memory at once, each read from disk in a worker
+        thread with the file's size and mtime checked against ``size``/``mtime_ns`` (taken now
+        if not given). A file that changed raises FileChangedError before anything else is
+        sent or staged: a chunk of other bytes would sit on the server under this content id,
+        where the first write at an offset wins, and poison every later upload of it.
         """
         if size <= 0:
             # The server cannot complete an upload of zero chunks (500): send it with upload().
             raise ConfigError("upload_file needs a non-empty file; use upload() for empty ones")
         if chunk_size <= 0:
             raise ConfigError("chunk_size must be positive")
+        path = Path(local_path)
+        if mtime_ns is None:
+            mtime_ns = (await anyio.to_thread.run_sync(os.stat, path)).st_mtime_ns
+        expected = (size, mtime_ns)
         num_chunks = -(-size // chunk_size)
         limiter = anyio.Semaphore(concurrency)
+        sent = 0
 
         async def send(index: int) -> None:
+            nonlocal sent
             async with limiter:
                 offset = index * chunk_size
                 data = await anyio.to_thread.run_sync(
-                    _read_range, Path(local_path), offset, chunk_size
+                    _read_chunk, path, offset, chunk_size, expected
                 )
                 await self.upload_chunk(version_id, offset, data)
+                sent += len(data)
 
-        async with anyio.create_task_group() as tg:
-            for i in range(num_chunks):
-                tg.start_soon(send, i)
-        clean = paths.repo_path(repo_path)
-        dst_dir, _, file_name = clean.rpartition("/")
+        try:
+            async with anyio.create_task_group() as tg:
+                for i in range(num_chunks):
+                    tg.start_soon(send, i)
+        except ExceptionGroup as group:
+            # One failed chunk cancels the others; callers handle the cause, not the group.
+            raise _first_leaf(group) from None
+        # Chunks read earlier matched; a change since then must not be staged silently.
+        await anyio.to_thread.run_sync(_check_unchanged, path, expected)
+        dst_dir, _, file_name = paths.repo_path(repo_path).rpartition("/")
         await self.complete(
             version_id,
             num_chunks=num_chunks,
@@ -171,6 +188,7 @@ class Versions:
             dst_dir=dst_dir or None,
             workspace_id=workspace_id,
         )
+        return sent
 
     async def download(self, version_ids: Sequence[str]) -> dict[str, bytes]:
         """Fetch blobs by content id in one ``QUERY /versions`` (a gzipped tar), hash-verified.
@@ -193,10 +211,29 @@ class Versions:
         return blobs
 
 
-def _read_range(path: Path, offset: int, length: int) -> bytes:
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _check_unchanged(path: Path, expected: tuple[int, int]) -> None:
+    st = os.stat(path)
+    if (st.st_size, st.st_mtime_ns) != expected:
+        raise FileChangedError(f"{path}: file changed while it was being sent")
+
+
+def _read_chunk(path: Path, offset: int, length: int, expected: tuple[int, int]) -> bytes:
     with path.open("rb") as f:
+        before = os.fstat(f.fileno())
         f.seek(offset)
-        return f.read(length)
+        data = f.read(length)
+        after = os.fstat(f.fileno())
+    for st in (before, after):
+        if (st.st_size, st.st_mtime_ns) != expected:
+            raise FileChangedError(f"{path}: file changed after it was hashed")
+    if len(data) != min(length, expected[0] - offset):
+        raise FileChangedError(f"{path}: file changed while it was being read")
+    return data
 
 
 def _untar_and_verify(archive: bytes) -> dict[str, bytes]:

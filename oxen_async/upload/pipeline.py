@@ -34,6 +34,7 @@ from ..errors import (
     BadRequestError,
     ConfigError,
     ConflictError,
+    FileChangedError,
     HTTPError,
     NotFoundError,
     NothingToCommitError,
@@ -46,7 +47,7 @@ from ..hashing import hash_file_sync
 from ..models import Commit
 from ..session import RetryPolicy
 from . import commit as committing
-from .large import FileChangedError, upload_large
+from .large import upload_large
 from .looplag import LoopLagMonitor
 from .pack import CompressMode, FileJob, PackedBatch, check_name, pack
 from .report import FileFailure, ProgressCallback, Status, UploadProgress, UploadReport

@@ -11,6 +11,7 @@ import pytest
 from oxen_async import (
     Commit,
     ConfigError,
+    FileChangedError,
     FilePart,
     NotFoundError,
     RemoteRepo,
@@ -18,6 +19,7 @@ from oxen_async import (
     VersionUploadError,
     hash_bytes,
 )
+from oxen_async.hashing import hash_file_sync
 from oxen_async.testing import ServerHandle
 
 from .conftest import AUTHOR
@@ -152,3 +154,19 @@ async def test_download_of_a_missing_blob_is_not_found(
 ) -> None:
     with pytest.raises(NotFoundError):
         await repo.versions.download([hash_bytes(b"hello\n"), hash_bytes(b"not on the server")])
+
+
+async def test_upload_file_refuses_a_file_that_changed_since_it_was_hashed(
+    repo: RemoteRepo, tmp_path: Path
+) -> None:
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3000))
+    digest, size = hash_file_sync(big)
+    mtime = big.stat().st_mtime_ns
+    big.write_bytes(os.urandom(3000))  # same size, new bytes and mtime
+    with pytest.raises(FileChangedError):
+        await repo.versions.upload_file(
+            big, digest, size, repo_path="big.bin", mtime_ns=mtime, chunk_size=1024
+        )
+    assert not await repo.versions.exists(digest)
