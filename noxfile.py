@@ -106,3 +106,35 @@ def tests_real(session: nox.Session) -> None:
     session.install(".[test]")
     JUNIT_REAL.unlink(missing_ok=True)
     session.run(*PYTEST, "--oxen-server=real", f"--junitxml={JUNIT_REAL}", *session.posargs)
+
+
+# --- the race: our uploader vs the official client vs the wire limit -----------------------------
+OFFICIAL_VENV = ROOT / ".nox" / "official-oxenai"
+OFFICIAL_VERSION = "0.53.4"
+
+
+def official_python(session: nox.Session) -> str:
+    """A virtualenv of its own for the official client (it pulls polars and pyarrow)."""
+    python = OFFICIAL_VENV / "bin" / "python"
+    if not python.exists():
+        session.run("python", "-m", "venv", str(OFFICIAL_VENV))
+    session.run(
+        str(python), "-m", "pip", "install", "--quiet", f"oxenai=={OFFICIAL_VERSION}", external=True
+    )
+    return str(python)
+
+
+@nox.session
+def race(session: nox.Session) -> None:
+    """bench_upload side by side in one run: oxen_async, the official client (oxenai 0.53.4)
+    and the wire limit, against a real oxen-server (``-- --target bundled`` for ours).
+    Extra arguments go to benchmarks/bench_upload.py."""
+    session.install(".[bench]")
+    args = list(session.posargs) or ["--target", "real", "--rss"]
+    session.run(
+        "python",
+        "benchmarks/bench_upload.py",
+        "--official-python",
+        official_python(session),
+        *args,
+    )
