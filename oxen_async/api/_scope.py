@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .. import paths
+from ..models import Page
 from ..session import Session
 
 
@@ -25,3 +28,22 @@ class RepoScope:
     @property
     def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+P = TypeVar("P", bound=Page)
+T = TypeVar("T")
+
+
+async def every_item(
+    fetch: Callable[[int], Awaitable[P]], items: Callable[[P], Sequence[T]]
+) -> AsyncGenerator[T]:
+    """Every item of a paginated listing, one page (1-based) fetched at a time."""
+    page = 1
+    while True:
+        result = await fetch(page)
+        batch = items(result)
+        for item in batch:
+            yield item
+        if not batch or page >= result.total_pages:
+            return
+        page += 1

@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 
 from .. import paths
 from ..models import Commit, CommitPage, CommitPageResponse, CommitResponse
-from ._scope import RepoScope
+from ._scope import RepoScope, every_item
 
 
 class Commits:
@@ -30,11 +30,9 @@ class Commits:
         self, revision: str, path: str = "", *, page_size: int = 100
     ) -> AsyncGenerator[Commit]:
         """Every commit of the history, newest first, fetched a page at a time."""
-        page = 1
-        while True:
-            result = await self.history_page(revision, path, page=page, page_size=page_size)
-            for commit in result.commits:
-                yield commit
-            if not result.commits or page >= result.total_pages:
-                return
-            page += 1
+        pages = every_item(
+            lambda page: self.history_page(revision, path, page=page, page_size=page_size),
+            lambda result: result.commits,
+        )
+        async for commit in pages:
+            yield commit

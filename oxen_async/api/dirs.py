@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 
 from .. import paths
 from ..models import DirListing, DirListingResponse, MetadataEntry, MetaResponse
-from ._scope import RepoScope
+from ._scope import RepoScope, every_item
 
 DEFAULT_PAGE_SIZE = 1000
 
@@ -28,14 +28,12 @@ class Dirs:
         self, revision: str, path: str = "", *, page_size: int = DEFAULT_PAGE_SIZE
     ) -> AsyncGenerator[MetadataEntry]:
         """Every entry of one directory (directories first, then files), page by page."""
-        page = 1
-        while True:
-            listing = await self.list_page(revision, path, page=page, page_size=page_size)
-            for entry in listing.entries:
-                yield entry
-            if not listing.entries or page >= listing.total_pages:
-                return
-            page += 1
+        pages = every_item(
+            lambda page: self.list_page(revision, path, page=page, page_size=page_size),
+            lambda listing: listing.entries,
+        )
+        async for entry in pages:
+            yield entry
 
     async def walk(
         self,
