@@ -6,6 +6,7 @@ import gzip
 import uuid
 
 import aiohttp
+import pytest
 
 from oxen_async.hashing import hash_bytes
 
@@ -50,15 +51,20 @@ async def test_aliases_and_errors(wire: Wire) -> None:
         "POST", "/workspaces", json_body={"workspace_id": "p", "branch_name": "main"}
     )
     assert post.status == 200
-    alias = await wire.call(
-        "PUT", "/workspaces/get_or_create", json_body={"workspace_id": "g", "branch_name": "main"}
-    )
-    assert alias.status == 200 and alias.json()["workspace"]["id"] == "g"
     missing_branch = await wire.workspace("x", "nope")
     assert family_a(missing_branch, 400)["status_message"].startswith("Branch not found: nope.")
     missing_field = await wire.call("PUT", "/workspaces", json_body={"workspace_id": "x"})
     assert "branch_name" in family_a(missing_field, 400)["status_message"]
     family_b(await wire.get("/workspaces/nope"), 404, "Workspace not found: nope")
+
+
+@pytest.mark.fake_only  # our addition: the real server routes only PUT /workspaces
+async def test_documented_get_or_create_alias(wire: Wire) -> None:
+    await wire.commit_files({"a.txt": b"a"})
+    alias = await wire.call(
+        "PUT", "/workspaces/get_or_create", json_body={"workspace_id": "g", "branch_name": "main"}
+    )
+    assert alias.status == 200 and alias.json()["workspace"]["id"] == "g"
 
 
 async def test_delete_echoes_path_id(wire: Wire) -> None:
