@@ -44,7 +44,8 @@ READ_TRIES = 3
 
 @dataclass(slots=True)
 class FileJob:
-    """One file to send; ``hash`` is what the plan saw, updated to what was actually read."""
+    """One file to send. ``hash`` is what the plan saw ("" when the plan had no reason to
+    hash it); pack sets it, with size, mtime and inode, from the bytes actually read."""
 
     rel_path: str
     abs_path: str
@@ -52,6 +53,7 @@ class FileJob:
     mtime_ns: int
     hash: str
     attempts: int = 0
+    inode: int = 0
 
 
 @dataclass(slots=True)
@@ -92,8 +94,8 @@ def encode_content(data: bytes, mode: CompressMode) -> tuple[bytes, bool]:
     return packed, True
 
 
-def read_stable(path: str, expected: tuple[int, int] | None = None) -> bytes:
-    """Read a whole file whose size and mtime do not change during the read.
+def read_stable(path: str) -> tuple[bytes, os.stat_result]:
+    """Read a whole file whose size and mtime do not change during the read; with its stat.
 
     Raises OSError, or ValueError("file kept changing ...") after READ_TRIES unstable reads.
     """
@@ -104,7 +106,7 @@ def read_stable(path: str, expected: tuple[int, int] | None = None) -> bytes:
             after = os.fstat(f.fileno())
         stable = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
         if stable and len(data) == after.st_size:
-            return data
+            return data, after
     raise ValueError("file kept changing while it was being read")
 
 
@@ -129,13 +131,13 @@ def pack(jobs: list[FileJob], mode: CompressMode, prefix: str = "") -> PackedBat
     encoded: dict[str, tuple[bytes, bool]] = {}  # identical content is compressed once
     for job in jobs:
         try:
-            data = read_stable(job.abs_path)
+            data, st = read_stable(job.abs_path)
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             batch.failures.append((job, f"cannot read: {reason}"))
             continue
         job.hash = hash_bytes(data)
-        job.size = len(data)
+        job.size, job.mtime_ns, job.inode = len(data), st.st_mtime_ns, st.st_ino
         wire = encoded.get(job.hash)
         if wire is None:
             wire = encoded[job.hash] = encode_content(data, mode)

@@ -399,7 +399,9 @@ class _Upload:
             elif f.size > self.large_threshold:
                 await large.send(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
             else:
-                jobs.append(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
+                jobs.append(
+                    FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest, inode=f.inode)
+                )
         if jobs:
             await small.send(jobs)
 
@@ -407,13 +409,23 @@ class _Upload:
         """(verdict, content id) per file: unreadable, unchanged (on the branch already),
         resumed (staged by an interrupted run with these bytes) or send.
 
+        A hash decides only files that the branch or the workspace has under that name, and
+        large files (their content id goes in the URL); the others are sent anyway and pack
+        hashes the bytes it reads: one read per file instead of two on a first upload.
         Blocking: runs in a worker thread (hash cache, hashing, resume bookkeeping).
         """
         assert self.state is not None
         state = self.state
-        hashes = state.cached_hashes([(f.rel_path, f.size, f.mtime_ns, f.inode) for f in files])
+        staged = state.staged_hashes([f.rel_path for f in files]) if self.resumed_workspace else {}
+
+        def compared(f: LocalFile) -> bool:
+            name = f.rel_path.rpartition("/")[2]
+            return name in remote or f.rel_path in staged or f.size > self.large_threshold
+
+        to_hash = [f for f in files if compared(f)]
+        hashes = state.cached_hashes([(f.rel_path, f.size, f.mtime_ns, f.inode) for f in to_hash])
         fresh: list[tuple[str, int, int, int, str]] = []
-        for f in files:
+        for f in to_hash:
             if f.rel_path in hashes:
                 continue
             try:
@@ -423,12 +435,13 @@ class _Upload:
             hashes[f.rel_path] = digest
             fresh.append((f.rel_path, f.size, f.mtime_ns, f.inode, digest))
         state.cache_hashes(fresh)
-        staged = state.staged_hashes([f.rel_path for f in files]) if self.resumed_workspace else {}
         plan: list[tuple[str, str]] = []
         confirmed: list[str] = []
         for f in files:
             digest = hashes.get(f.rel_path, "")
-            if not digest:
+            if not compared(f):
+                plan.append(("send", ""))
+            elif not digest:
                 plan.append(("unreadable", ""))
             elif remote.get(f.rel_path.rpartition("/")[2]) == digest:
                 plan.append(("unchanged", digest))
@@ -504,8 +517,17 @@ class _Upload:
             if batch:
                 await out.send(await self._pack_now(batch))
 
+    def _pack_and_cache(self, jobs: list[FileJob]) -> PackedBatch:
+        """Pack (blocking: a worker thread), and remember the hashes pack computed."""
+        assert self.state is not None
+        packed = pack(jobs, self.compress, self.prefix)
+        self.state.cache_hashes(
+            (j.rel_path, j.size, j.mtime_ns, j.inode, j.hash) for j in packed.jobs if j.inode
+        )
+        return packed
+
     async def _pack_now(self, jobs: list[FileJob]) -> PackedBatch:
-        packed = await anyio.to_thread.run_sync(pack, jobs, self.compress, self.prefix)
+        packed = await anyio.to_thread.run_sync(self._pack_and_cache, jobs)
         for job, reason in packed.failures:
             self._fail(job.rel_path, reason)
         return packed
