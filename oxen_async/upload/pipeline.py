@@ -202,6 +202,7 @@ class _Upload:
         self._ws_lock = anyio.Lock()
         self._listings: OrderedDict[str, dict[str, str]] = OrderedDict()
         self._listing_locks: dict[str, anyio.Lock] = {}
+        self._missing_dirs: set[str] = set()  # folders the branch does not have
         self.staged_now = 0
         self.bytes_sent = 0
         self.wire_bytes = 0
@@ -455,7 +456,7 @@ class _Upload:
 
     async def _remote_listing(self, rel_dir: str) -> dict[str, str]:
         """filename -> hash of the files in one directory of the branch head (cached LRU)."""
-        if self.head is None:
+        if self.head is None or self._under_missing(rel_dir):
             return {}
         cached = self._listings.get(rel_dir)
         if cached is not None:
@@ -473,12 +474,18 @@ class _Upload:
                     if not entry.is_dir:
                         listing[entry.filename] = entry.hash
             except NotFoundError:
-                pass  # the directory is new on the branch
+                # New on the branch, and so is everything below it: no request for those.
+                self._missing_dirs.add(rel_dir)
             self._listings[rel_dir] = listing
             while len(self._listings) > PLANNERS * 2:
                 old, _ = self._listings.popitem(last=False)
                 self._listing_locks.pop(old, None)
         return listing
+
+    def _under_missing(self, rel_dir: str) -> bool:
+        """Whether ``rel_dir`` or a folder above it is known to be absent on the branch."""
+        parts = rel_dir.split("/") if rel_dir else []
+        return any("/".join(parts[:i]) in self._missing_dirs for i in range(len(parts) + 1))
 
     # -- pack -------------------------------------------------------------------------------
 
