@@ -110,6 +110,11 @@ def _oxen_server_hygiene(request: pytest.FixtureRequest) -> Iterator[None]:
         handle = request.getfixturevalue("oxen_server")
         if handle.is_real and request.node.get_closest_marker("fake_only") is not None:
             pytest.skip("fake_only: needs the bundled server")
+        differs = request.node.get_closest_marker("real_differs")
+        if handle.is_real and differs is not None:
+            # A disagreement found against the real server and not yet resolved: reported as
+            # xfail with its reason, so it stays visible without hiding a new failure elsewhere.
+            request.applymarker(pytest.mark.xfail(reason=str(differs.args[0]), strict=False))
     yield
     if handle is not None and handle.faults is not None:
         handle.faults.reset()
