@@ -55,6 +55,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fake_only: needs the bundled server's fault injection; skipped on a real one"
+    )
+    config.addinivalue_line(
+        "markers", "real_differs(reason): a known disagreement with the real oxen-server (xfail)"
+    )
+
+
 def server_kind(config: pytest.Config) -> str:
     chosen = config.getoption("--oxen-server", default=None) or os.environ.get(SERVER_ENV, "fake")
     if chosen not in SERVER_STARTERS:
