@@ -155,12 +155,14 @@ class Files:
         self, branch: str, path: str, *, author: Author | None = None, message: str | None = None
     ) -> Commit:
         """Remove a file or directory from ``branch`` as one commit."""
-        text: dict[str, str] = {}
-        if author is not None:
-            text.update(name=author.name, email=author.email)
-        if message is not None:
-            text["message"] = message
-        encoded = encode([], text=text)  # the endpoint wants a multipart body, even empty
+        # The endpoint wants a multipart body with at least one part: oxen-server answers an
+        # empty form with 400 "Multipart stream is incomplete". Its defaults are these.
+        text = {
+            "name": author.name if author else "",
+            "email": author.email if author else "",
+            "message": message if message is not None else f"Remove {paths.repo_path(path)}",
+        }
+        encoded = encode([], text=text)
         resp = await self._r.session.request(
             "DELETE",
             self._file_path(branch, path),

@@ -115,7 +115,8 @@ def _describe(
     if dtype == "image":
         metadata = _image_metadata(mime, head)
     elif dtype == "text" and raw is not None and text is not None:
-        lines = raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
+        # Seen on the real server: "two\nlines\n" has 3 lines (the pieces between newlines).
+        lines = raw.count(b"\n") + 1 if raw else 0
         metadata = {"text": {"num_lines": lines, "num_chars": len(text)}}
     return FileMeta(content_hash, size, mime, dtype, metadata)
 

@@ -49,7 +49,7 @@ async def test_root_listing_shape(wire: Wire) -> None:
         "text",
         "txt",
     )
-    assert text["metadata"] == {"text": {"num_lines": 2, "num_chars": 10}}
+    assert text["metadata"] == {"text": {"num_lines": 3, "num_chars": 10}}
     assert text["latest_commit"]["id"] == commit["id"]
     assert text["resource"]["path"] == "b.txt" and text["resource"]["branch"]["name"] == "main"
     image = body["entries"][3]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from oxen_async.hashing import hash_bytes
 
@@ -45,6 +46,10 @@ async def test_first_upload_on_empty_repo_creates_branch(wire: Wire) -> None:
     assert (await wire.download("main", "docs/b.txt")).body == b"B"
 
 
+@pytest.mark.real_differs(
+    "after a first commit through PUT /file the real server treats the repo as non-empty: "
+    "a second PUT to that branch is an ordinary upload (200), not the first-commit path"
+)
 async def test_first_upload_takes_first_component_as_branch(wire: Wire) -> None:
     form = branch_form({"x.txt": b"x"}, field="file")
     reply = await wire.call("PUT", "/file/dev/some/x.txt", data=form)
@@ -84,6 +89,13 @@ async def test_upload_to_existing_branch_modes(wire: Wire) -> None:
     assert (await wire.download("main", "new/dir/2.txt")).body == b"2"
 
 
+@pytest.mark.real_differs("the real server drops the connection on '..' in a branch upload path")
+async def test_upload_traversal_is_refused(wire: Wire) -> None:
+    await wire.commit_files({"d/a.txt": b"a"})
+    traversal = await wire.call("PUT", "/file/main/d/%2E%2E/x", data=branch_form({"x": b"x"}))
+    family_c(traversal, 400, "bad_request")
+
+
 async def test_upload_errors(wire: Wire) -> None:
     await wire.commit_files({"d/a.txt": b"a"})
     head = await wire.head()
@@ -105,8 +117,6 @@ async def test_upload_errors(wire: Wire) -> None:
         "PUT", "/file/main/d/a.txt/deeper.txt", data=branch_form({"x": b"x"}, field="file")
     )
     assert "must be a directory" in family_c(under_file, 400, "bad_request")["detail"]
-    traversal = await wire.call("PUT", "/file/main/d/%2E%2E/x", data=branch_form({"x": b"x"}))
-    family_c(traversal, 400, "bad_request")
     commit_id = await wire.call("PUT", f"/file/{head}/d", data=branch_form({"x": b"x"}))
     family_c(commit_id, 404, "resource_not_found", "Branch does not exist")
     unknown = await wire.call("PUT", "/file/nope/d", data=branch_form({"x": b"x"}))
@@ -160,14 +170,16 @@ async def test_upload_stores_content_hash(wire: Wire) -> None:
 async def test_delete_file_and_directory(wire: Wire) -> None:
     await wire.commit_files({"d/a.txt": b"a", "d/e/b.txt": b"b", "keep.txt": b"k"})
     empty_form = aiohttp.FormData(default_to_multipart=True)
-    removed = await wire.call(
-        "DELETE", "/file/main/d/a.txt", data=branch_form({}, name=None, email=None)
-    )
+    # Seen on the real server: a form without any part is refused before anything is done.
+    family_d(await wire.call("DELETE", "/file/main/d/a.txt", data=empty_form), 400, "incomplete")
+    only_message = aiohttp.FormData(default_to_multipart=True)
+    only_message.add_field("message", "Remove d/a.txt")
+    removed = await wire.call("DELETE", "/file/main/d/a.txt", data=only_message)
     assert removed.status == 200, removed.text
     commit = removed.json()["commit"]
     assert (commit["message"], commit["author"], commit["email"]) == ("Remove d/a.txt", "", "")
     assert removed.json()["status_message"] == "resource_deleted"
-    whole = await wire.call("DELETE", "/file/main/d", data=empty_form)
+    whole = await wire.call("DELETE", "/file/main/d", data=branch_form({}))
     assert whole.status == 200
     names = [e["filename"] for e in (await wire.get("/dir/main")).json()["entries"]]
     assert names == ["keep.txt"]

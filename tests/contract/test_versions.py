@@ -191,7 +191,7 @@ async def test_batch_download_tar_gz(wire: Wire) -> None:
 
 async def test_download_by_revision_and_path(wire: Wire) -> None:
     commit = await wire.commit_files({"d/a b.txt": b"spaced"})
-    reply = await wire.get("/versions/main/d/a+b.txt")
+    reply = await wire.get("/versions/main/d/a%20b.txt")
     assert reply.status == 200 and reply.body == b"spaced"
     assert reply.headers["oxen-revision-id"] == commit["id"]
     family_c(await wire.get("/versions/main/d/none.txt"), 404, "resource_not_found")

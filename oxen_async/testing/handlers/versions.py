@@ -180,9 +180,9 @@ async def create(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def file_by_resource(ctx: RequestContext) -> web.StreamResponse:
-    """``GET /versions/{revision}/{path}``: ``+`` in the resource reads as a space here."""
+    """``GET /versions/{revision}/{path}`` (``+`` is not read as a space, despite the notes)."""
     repo = ctx.repo()
-    value = ctx.params["resource"].replace("+", " ")
+    value = ctx.params["resource"]  # seen on the real server: "+" stays "+"
     resolved = resolve(repo, value)
     if resolved is None:
         raise wire.path_does_not_exist(unquote(value))

@@ -111,7 +111,7 @@ async def mergeability(ctx: RequestContext) -> web.StreamResponse:
     branch = ctx.params["branch"]
     head = repo.head_commit(branch)
     if head is None:
-        raise _branch_missing(branch)
+        raise wire.branch_not_found(branch)  # family C here (seen on the real server)
     base = base_commit(repo, workspace)
 
     def check() -> tuple[list[str], list[Commit]]:
