@@ -18,10 +18,13 @@ class ConfigError(OxenError, ValueError):
 class TransportError(OxenError, ConnectionError):
     """The request never got an HTTP answer: connection refused or reset, timeout, TLS."""
 
-    def __init__(self, method: str, url: str, message: str) -> None:
+    def __init__(self, method: str, url: str, message: str, *, not_sent: bool = False) -> None:
         self.method = method
         self.url = url
         self.message = message
+        # True when the request could not be written at all (a pooled connection the server
+        # had closed): the server never saw it, so even a merge may be sent again.
+        self.not_sent = not_sent
         super().__init__(f"{method} {url}: {message}")
 
 

@@ -281,7 +281,8 @@ class Session:
                         resp.release()
             except TransportError as exc:
                 wait = policy.delay(attempt - 1, None)
-                if not idempotent or not self._may_retry(policy, attempt, started, wait):
+                safe = idempotent or exc.not_sent
+                if not safe or not self._may_retry(policy, attempt, started, wait):
                     raise
                 logger.info("retrying %s %s after transport error: %s", method, url, exc.message)
                 await asyncio.sleep(wait)
@@ -335,7 +336,7 @@ class Session:
                     allow_redirects=False,
                 )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                raise TransportError(method, url, _describe(exc)) from None
+                raise TransportError(method, url, _describe(exc), not_sent=_not_sent(exc)) from None
             logger.debug("%s %s -> %s", method, url, resp.status)
             location = resp.headers.get("Location")
             if resp.status in (301, 302, 303, 307, 308) and location and method in ("GET", "HEAD"):
@@ -397,3 +398,11 @@ class Session:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if str(exc) else text
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """Whether aiohttp failed before the request reached the server: it could not write to a
+    connection that was already closing (the server closed a pooled keep-alive connection)."""
+    if isinstance(exc, aiohttp.ClientConnectionResetError):
+        return True
+    return isinstance(exc, aiohttp.ClientOSError) and "Can not write request" in str(exc)

@@ -16,12 +16,16 @@ from ._wire import Wire
 async def wire(oxen_repo: RepoHandle) -> AsyncIterator[Wire]:
     """A session carrying the server's token, bound to a fresh empty repository."""
     headers = oxen_repo.server.auth_headers()
-    async with aiohttp.ClientSession(headers=headers) as session:
+    # A fresh connection per request: the real server closes a connection after refusing a
+    # body it did not read, and these tests are about its answers, not about pooling.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
         yield Wire(session, oxen_repo)
 
 
 @pytest.fixture
 async def anonymous(oxen_repo: RepoHandle) -> AsyncIterator[Wire]:
     """A session without credentials."""
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
         yield Wire(session, oxen_repo)
