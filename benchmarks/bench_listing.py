@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> str:
         "containers; our Structs are declared `gc=False` and `Commit.parent_ids` is a tuple "
         "(tuples of strings drop out of GC tracking), which took our decode of this body from "
         "about 1.5 s to about 0.45 s when measured during development.",
-        "- One run on one 2-core machine shared with other work (a Rust build): read the "
+        "- One run on one noisy 2-core machine: read the "
         "ratios as orders of magnitude, the absolute times as indicative.",
         "",
     ]
