@@ -15,6 +15,7 @@ from oxen_async import (
     ConflictError,
     NotFoundError,
     OxenClient,
+    ServerError,
 )
 
 
@@ -32,10 +33,14 @@ async def namespace(client: OxenClient) -> AsyncIterator[str]:
 
 
 async def _wait_gone(client: OxenClient, ns: str, name: str) -> None:
-    # A real server deletes in the background after answering; give it a moment.
+    # A real server deletes in the background after answering; give it a moment. Meanwhile
+    # it can answer 500 (seen: the config file already gone, the folder not yet).
     for _ in range(50):
-        if not await client.repos.exists(ns, name):
-            return
+        try:
+            if not await client.repos.exists(ns, name):
+                return
+        except ServerError:
+            pass
         await asyncio.sleep(0.1)
     raise AssertionError(f"{ns}/{name} still exists")
 
@@ -92,6 +97,10 @@ async def test_get_or_create_keeps_existing_content(client: OxenClient, namespac
     assert info.size == 1
 
 
+@pytest.mark.real_differs(
+    "after deleting a repository without commits the real server answers 500 (its config gone, "
+    "its folder left) instead of 404, for at least 20 s"
+)
 async def test_delete_removes_the_repository(client: OxenClient, namespace: str) -> None:
     await client.repos.create(namespace, "demo")
     await client.repos.delete(namespace, "demo")
