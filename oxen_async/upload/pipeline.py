@@ -20,6 +20,7 @@ import stat
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,9 +111,7 @@ async def upload_folder(
         raise ConfigError(
             "no commit author: pass author name and email, or set them in oxen's user_config.toml"
         )
-    run = _Upload(
-        repo,
-        root,
+    settings = _Settings(
         branch=branch,
         dest=paths.repo_path(dest),
         message=message,
@@ -125,9 +124,9 @@ async def upload_folder(
         resume=resume,
         delete_missing=delete_missing,
         state_dir=_absolute(Path(state_dir) if state_dir else default_state_dir()),
-        progress=progress,
+        on_progress=progress,
     )
-    return await run.run()
+    return await _Upload(repo, root, settings).run()
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -158,42 +157,31 @@ def _check_folder(root: Path) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What the caller asked for, checked and resolved once by ``upload_folder``."""
+
+    branch: str
+    dest: str
+    message: str | None
+    author: config.Author
+    concurrency: int
+    batch_bytes: int
+    batch_files: int
+    compress: CompressMode
+    large_threshold: int
+    resume: bool
+    delete_missing: bool
+    state_dir: Path
+    on_progress: ProgressCallback | None
+
+
 class _Upload:
-    def __init__(
-        self,
-        repo: RemoteRepo,
-        root: Path,
-        *,
-        branch: str,
-        dest: str,
-        message: str | None,
-        author: config.Author,
-        concurrency: int,
-        batch_bytes: int,
-        batch_files: int,
-        compress: CompressMode,
-        large_threshold: int,
-        resume: bool,
-        delete_missing: bool,
-        state_dir: Path,
-        progress: ProgressCallback | None,
-    ) -> None:
+    def __init__(self, repo: RemoteRepo, root: Path, settings: _Settings) -> None:
         self.repo = repo
         self.root = root
-        self.branch = branch
-        self.dest = dest
-        self.message = message
-        self.author = author
-        self.concurrency = concurrency
-        self.batch_bytes = batch_bytes
-        self.batch_files = batch_files
-        self.compress: CompressMode = compress
-        self.large_threshold = large_threshold
-        self.resume = resume
-        self.delete_missing = delete_missing
+        self.s = settings
         self.removed = 0
-        self.state_dir = state_dir
-        self.on_progress = progress
         self.progress = UploadProgress()
         self.failures: list[FileFailure] = []
         self.symlink_dirs: list[str] = []
@@ -213,7 +201,7 @@ class _Upload:
         self.lag = LoopLagMonitor()
         self.state: UploadState | None = None
         self.resumed_workspace = False
-        self.prefix = f"{dest}/" if dest else ""
+        self.prefix = f"{settings.dest}/" if settings.dest else ""
         self._unsent: list[str] = []  # remote paths of batches given up: maybe staged anyway
         self._give_ups = 0
         self._hash_locks: dict[str, anyio.Lock] = {}
@@ -221,8 +209,8 @@ class _Upload:
     # -- helpers ----------------------------------------------------------------------------
 
     def _emit(self) -> None:
-        if self.on_progress is not None:
-            self.on_progress(self.progress)
+        if self.s.on_progress is not None:
+            self.s.on_progress(self.progress)
 
     def _sent(self, files: int, size: int) -> None:
         self.staged_now += files
@@ -237,7 +225,7 @@ class _Upload:
         self.progress.files_failed += 1
 
     def _remote_path(self, rel: str) -> str:
-        return f"{self.dest}/{rel}" if self.dest and rel else (self.dest or rel)
+        return f"{self.s.dest}/{rel}" if self.s.dest and rel else (self.s.dest or rel)
 
     # -- main -------------------------------------------------------------------------------
 
@@ -247,11 +235,11 @@ class _Upload:
         key = state_key(
             self.repo.scope.session.host,
             self.repo.full_name,
-            self.branch,
-            self.dest,
+            self.s.branch,
+            self.s.dest,
             str(self.root),
         )
-        self.state = await anyio.to_thread.run_sync(UploadState, self.state_dir / f"{key}.sqlite")
+        self.state = await anyio.to_thread.run_sync(UploadState, self.s.state_dir / f"{key}.sqlite")
         try:
             return await self._run(started)
         finally:
@@ -262,11 +250,11 @@ class _Upload:
         """Fail before sending anything: unknown repository, missing branch, bad token."""
         info = await Repositories(self.repo.scope.session).get(self.repo.namespace, self.repo.name)
         try:
-            branch = await self.repo.branches.get(self.branch)
+            branch = await self.repo.branches.get(self.s.branch)
         except NotFoundError:
             if info.branch_count or not info.is_empty:
                 raise ConfigError(
-                    f"branch {self.branch!r} does not exist in {self.repo.full_name}"
+                    f"branch {self.s.branch!r} does not exist in {self.repo.full_name}"
                 ) from None
             return  # an empty repository: the workspace will start the branch
         self.head = await self.repo.commits.get(branch.commit_id)
@@ -280,7 +268,7 @@ class _Upload:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self.lag.run)
                 await self._pipeline()
-                if self.delete_missing:
+                if self.s.delete_missing:
                     await self._stage_removals()
                 self.progress.phase = "committing"
                 self._emit()
@@ -304,7 +292,7 @@ class _Upload:
             ws = None
         base = ws.commit.id if ws is not None and ws.commit is not None else None
         head = self.head.id if self.head is not None else None
-        if ws is not None and self.resume and base == head:
+        if ws is not None and self.s.resume and base == head:
             self.workspace_id = previous
             self.resumed_workspace = True
             await anyio.to_thread.run_sync(state.begin_resumed_run)
@@ -321,7 +309,7 @@ class _Upload:
         # Jobs travel a directory piece at a time: one hand-over per piece, not per file.
         small_tx, small_rx = anyio.create_memory_object_stream[list[FileJob]](2)
         large_tx, large_rx = anyio.create_memory_object_stream[FileJob](2)
-        packed_tx, packed_rx = anyio.create_memory_object_stream[PackedBatch](self.concurrency)
+        packed_tx, packed_rx = anyio.create_memory_object_stream[PackedBatch](self.s.concurrency)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._scan, scan_tx)
             async with small_tx, large_tx, packed_tx:
@@ -329,9 +317,9 @@ class _Upload:
                     tg.start_soon(self._plan, scan_rx.clone(), small_tx.clone(), large_tx.clone())
                 for _ in range(PACKERS):
                     tg.start_soon(self._pack, small_rx.clone(), packed_tx.clone())
-                for _ in range(self.concurrency):
+                for _ in range(self.s.concurrency):
                     tg.start_soon(self._send, packed_rx.clone())
-                for _ in range(min(2, self.concurrency)):
+                for _ in range(min(2, self.s.concurrency)):
                     tg.start_soon(self._send_large, large_rx.clone())
             for stream in (scan_rx, small_rx, large_rx, packed_rx):
                 await stream.aclose()
@@ -340,7 +328,7 @@ class _Upload:
 
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
         # The state folder may sit inside the uploaded folder: never upload our own database.
-        walker = scan(str(self.root), frozenset({str(self.state_dir)}))
+        walker = scan(str(self.root), frozenset({str(self.s.state_dir)}))
         async with out:
             while True:
                 piece = await anyio.to_thread.run_sync(next, walker, None)
@@ -397,7 +385,7 @@ class _Upload:
                 self.progress.files_unchanged += 1
             elif verdict == "resumed":
                 self.progress.files_resumed += 1
-            elif f.size > self.large_threshold:
+            elif f.size > self.s.large_threshold:
                 await large.send(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
             else:
                 jobs.append(
@@ -421,7 +409,7 @@ class _Upload:
 
         def compared(f: LocalFile) -> bool:
             name = f.rel_path.rpartition("/")[2]
-            return name in remote or f.rel_path in staged or f.size > self.large_threshold
+            return name in remote or f.rel_path in staged or f.size > self.s.large_threshold
 
         to_hash = [f for f in files if compared(f)]
         hashes = state.cached_hashes([(f.rel_path, f.size, f.mtime_ns, f.inode) for f in to_hash])
@@ -505,7 +493,7 @@ class _Upload:
                     piece = pieces.receive_nowait()
                 except anyio.WouldBlock:
                     idle = out.statistics().tasks_waiting_receive
-                    if len(batch) >= EARLY_FLUSH_FILES and idle >= self.concurrency:
+                    if len(batch) >= EARLY_FLUSH_FILES and idle >= self.s.concurrency:
                         await out.send(await self._pack_now(batch))
                         batch, size = [], 0
                         continue
@@ -518,7 +506,7 @@ class _Upload:
                 for job in piece:
                     batch.append(job)
                     size += job.size
-                    if len(batch) >= self.batch_files or size >= self.batch_bytes:
+                    if len(batch) >= self.s.batch_files or size >= self.s.batch_bytes:
                         await out.send(await self._pack_now(batch))
                         batch, size = [], 0
             if batch:
@@ -527,7 +515,7 @@ class _Upload:
     def _pack_and_cache(self, jobs: list[FileJob]) -> PackedBatch:
         """Pack (blocking: a worker thread), and remember the hashes pack computed."""
         assert self.state is not None
-        packed = pack(jobs, self.compress, self.prefix)
+        packed = pack(jobs, self.s.compress, self.prefix)
         self.state.cache_hashes(
             (j.rel_path, j.size, j.mtime_ns, j.inode, j.hash) for j in packed.jobs if j.inode
         )
@@ -546,7 +534,7 @@ class _Upload:
             if self.workspace_id is None:
                 assert self.state is not None
                 ws = await self.repo.workspaces.get_or_create(
-                    self.branch, workspace_id=str(uuid.uuid4())
+                    self.s.branch, workspace_id=str(uuid.uuid4())
                 )
                 await anyio.to_thread.run_sync(self.state.start_workspace, ws.id)
                 self.workspace_id = ws.id
@@ -685,7 +673,7 @@ class _Upload:
                 self.removed += len(gone)
 
         try:
-            async for remote_path, _entry in self.repo.dirs.walk(self.head.id, self.dest):
+            async for remote_path, _entry in self.repo.dirs.walk(self.head.id, self.s.dest):
                 pending.append(remote_path[len(self.prefix) :])
                 if len(pending) >= 1000:
                     await flush()
@@ -725,10 +713,10 @@ class _Upload:
             await committing.unstage(self.repo, ws, self._unsent)
         count = self.staged_now + self.progress.files_resumed
         removed = f", remove {self.removed}" if self.removed else ""
-        message = self.message or f"Upload {count} file(s){removed} to {self.dest or '/'}"
+        message = self.s.message or f"Upload {count} file(s){removed} to {self.s.dest or '/'}"
         try:
             commit: Commit | None = await committing.merge(
-                self.repo, ws, self.branch, message=message, author=self.author
+                self.repo, ws, self.s.branch, message=message, author=self.s.author
             )
         except NothingToCommitError:
             # Everything sent matched the branch already; the unnamed workspace stays: drop it.
@@ -768,8 +756,8 @@ class _Upload:
             status = "nothing_to_commit"
         return UploadReport(
             repo=self.repo.full_name,
-            branch=self.branch,
-            dest=self.dest,
+            branch=self.s.branch,
+            dest=self.s.dest,
             status=status,
             commit_id=commit.id if commit else None,
             files_total=p.files_seen,
