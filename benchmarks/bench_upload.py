@@ -2,10 +2,12 @@
 Python is given) the official oxen client; against the bundled server or a real oxen-server.
 
     python benchmarks/bench_upload.py [--target bundled|real] [--datasets small,random,huge]
-        [--official-python PATH] [--rss] [--quick]
+        [--official-python PATH] [--rss] [--quick] [--repeat N]
 
 Writes benchmarks/results/upload-<target>.md/.json and a PNG chart. Each contender runs in its
-own process (so peak RSS is its own) against a fresh repository on the same server.
+own process (so peak RSS is its own) against a fresh repository on the same server; each
+dataset runs N rounds (default 5) in rotating order, and the table gives medians and the
+median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -105,7 +107,46 @@ def dataset_paths(names: list[str], base: Path, quick: bool) -> dict[str, Path]:
     return {n: makers[n]() for n in names}
 
 
-def summarize(name: str, path: Path, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def run_rounds(
+    contenders: list[str],
+    server: LaunchedServer,
+    dataset: Path,
+    work: Path,
+    official_python: str | None,
+    repeat: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """``repeat`` rounds, each running every contender once, the order rotating from round to
+    round, so a contender is never always first (cold caches) or always after the heaviest."""
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in contenders}
+    for i in range(repeat):
+        order = contenders[i % len(contenders) :] + contenders[: i % len(contenders)]
+        for kind in order:
+            runs[kind].append(run_contender(kind, server, dataset, work, official_python))
+    return runs
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = sorted((r for r in runs if "elapsed_s" in r), key=lambda r: r["elapsed_s"])
+    if not ok:
+        return runs[0]
+    median = dict(ok[(len(ok) - 1) // 2])
+    median["runs_s"] = [round(r["elapsed_s"], 3) for r in runs if "elapsed_s" in r]
+    median["errors"] = sum(1 for r in runs if "elapsed_s" not in r)
+    return median
+
+
+def _paired_ratio(ours: list[dict[str, Any]], other: list[dict[str, Any]]) -> list[float]:
+    """Per round, how many times faster ours was: rounds are adjacent in time, so the noise
+    of the machine (the same for both in one round) cancels better than in medians alone."""
+    return sorted(
+        o["elapsed_s"] / u["elapsed_s"]
+        for u, o in zip(ours, other, strict=True)
+        if "elapsed_s" in u and "elapsed_s" in o
+    )
+
+
+def summarize(name: str, path: Path, all_runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    runs = {kind: _median_run(rs) for kind, rs in all_runs.items()}
     files = _datasets.files_of(path)
     total = sum(p.stat().st_size for p in files)
     row: dict[str, Any] = {"dataset": name, "files": len(files), "mb": total / MiB}
@@ -119,15 +160,19 @@ def summarize(name: str, path: Path, runs: dict[str, dict[str, Any]]) -> dict[st
     for other in ("wire", "official"):
         o = row.get(other, {})
         if "elapsed_s" in ours and "elapsed_s" in o:
-            row[f"ours_vs_{other}"] = o["elapsed_s"] / ours["elapsed_s"]
+            ratios = _paired_ratio(all_runs["ours"], all_runs[other])
+            row[f"ours_vs_{other}"] = ratios[(len(ratios) - 1) // 2]
+            row[f"ours_vs_{other}_range"] = [ratios[0], ratios[-1]]
     return row
 
 
-def rss_scaling(server: LaunchedServer, base: Path, work: Path) -> dict[str, Any]:
+def rss_scaling(server: LaunchedServer, base: Path, work: Path, repeat: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for count in (10_000, 100_000):
         ds = _datasets.small_text(base, count, 512, 1024)
-        out[str(count)] = run_contender("ours", server, ds, work, None)
+        out[str(count)] = _median_run(
+            [run_contender("ours", server, ds, work, None) for _ in range(repeat)]
+        )
     a, b = out["10000"], out["100000"]
     if "peak_rss_mb" in a and "peak_rss_mb" in b:
         out["ratio_100k_over_10k"] = b["peak_rss_mb"] / a["peak_rss_mb"]
@@ -147,10 +192,11 @@ def write_outputs(target: str, rows: list[dict[str, Any]], rss: dict[str, Any] |
         "files",
         "MB",
         "contender",
-        "s",
+        "median s",
+        "runs s",
         "files/s",
         "MB/s",
-        "ours/it",
+        "ours/it (paired median, range)",
         "lag p99 ms",
         "peak RSS MB",
     ]
@@ -167,14 +213,18 @@ def write_outputs(target: str, rows: list[dict[str, Any]], rss: dict[str, Any] |
                 continue
             head = [row["dataset"], row["files"], f"{row['mb']:.0f}", kind]
             if "error" in r:
-                lines.append(_row([*head, f"error: {r['error'][:60]!r}", "", "", "", "", ""]))
+                lines.append(_row([*head, f"error: {r['error'][:60]!r}", "", "", "", "", "", ""]))
                 continue
-            ratio = "" if kind == "ours" else f"{row.get(f'ours_vs_{kind}', 0):.2f}x"
+            ratio = ""
+            if kind != "ours" and f"ours_vs_{kind}" in row:
+                lo, hi = row[f"ours_vs_{kind}_range"]
+                ratio = f"{row[f'ours_vs_{kind}']:.2f}x ({lo:.2f}-{hi:.2f})"
             lines.append(
                 _row(
                     [
                         *head,
                         f"{r['elapsed_s']:.2f}",
+                        " ".join(f"{x:.2f}" for x in r.get("runs_s", [])),
                         f"{r['files_per_s']:.0f}",
                         f"{r['mb_per_s']:.1f}",
                         ratio,
@@ -248,6 +298,9 @@ def main() -> None:
     )
     p.add_argument("--rss", action="store_true", help="also measure peak RSS for 10k vs 100k files")
     p.add_argument("--quick", action="store_true", help="small datasets, for a smoke run")
+    p.add_argument(
+        "--repeat", type=int, default=5, help="rounds per dataset; medians and paired ratios"
+    )
     args = p.parse_args()
     base = Path(args.data_cache)
     base.mkdir(parents=True, exist_ok=True)
@@ -264,12 +317,9 @@ def main() -> None:
         with server:
             rows = []
             for name, path in datasets.items():
-                runs = {
-                    kind: run_contender(kind, server, path, work, args.official_python)
-                    for kind in contenders
-                }
+                runs = run_rounds(contenders, server, path, work, args.official_python, args.repeat)
                 rows.append(summarize(name, path, runs))
-            rss = rss_scaling(server, base, work) if args.rss else None
+            rss = rss_scaling(server, base, work, args.repeat) if args.rss else None
         del start
     write_outputs(args.target, rows, rss)
 

@@ -27,6 +27,7 @@ import yarl
 from ._version import __version__
 from .errors import HTTPError, OxenError, TransportError, error_for_status
 from .models import ErrorBody
+from .payload import body_for
 
 logger = logging.getLogger("oxen_async")
 
@@ -323,7 +324,7 @@ class Session:
             data = payload
             hdrs.setdefault("Content-Type", "application/json")
         elif body is not None:
-            data = body()
+            data = body_for(body())
         query = dict(params) if params else None
         for _ in range(MAX_REDIRECTS + 1):
             try:

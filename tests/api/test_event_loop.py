@@ -107,3 +107,44 @@ async def test_big_transfers_never_hold_the_loop(
     assert opened_on_loop == []
     slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
     assert slow == []
+
+
+async def test_big_bodies_reach_the_socket_a_slice_at_a_time(
+    server_process: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop thread copies a request body into the socket in slices, never a 10 MiB chunk
+    or a 4 MiB form at once (which held the loop for tens of milliseconds): every write the
+    transport takes is recorded, and the bytes must still land exactly."""
+    from asyncio import selector_events
+
+    from oxen_async.payload import SLICE
+
+    writes: list[int] = []
+    real_write = selector_events._SelectorSocketTransport.write
+
+    def recording_write(self: selector_events._SelectorSocketTransport, data: bytes) -> None:
+        writes.append(len(data))
+        real_write(self, data)
+
+    monkeypatch.setattr(selector_events._SelectorSocketTransport, "write", recording_write)
+    url, token = server_process
+    data = os.urandom(12 * 1024 * 1024)
+    digest = hash_bytes(data)
+    local = tmp_path / "big.bin"
+    local.write_bytes(data)
+    parts = [FilePart(f"form/{i}.bin", os.urandom(500_000)) for i in range(8)]
+    async with OxenClient(url, token=token) as oxen:
+        await oxen.repos.create("ns", "slices")
+        repo = oxen.repo("ns", "slices")
+        ws = await repo.workspaces.get_or_create("main")
+        await repo.workspaces.add_files(ws.id, "", parts)  # one 4 MB multipart body
+        await repo.versions.upload_file(
+            local, digest, len(data), repo_path="big.bin", workspace_id=ws.id
+        )
+        await repo.workspaces.merge(ws.id, "main", message="slices", author=AUTHOR)
+        assert await repo.files.download("main", "big.bin") == data
+        for part in parts:
+            assert await repo.files.download("main", part.filename) == part.data
+
+    assert sum(writes) > len(data) + 4_000_000  # the bodies did go through this transport
+    assert max(writes) <= SLICE + 4096  # a slice, plus the request head sent along with it
