@@ -43,7 +43,8 @@ class LoopLagMonitor:
         for bucket, count in enumerate(self._counts):
             seen += count
             if seen > rank:
-                return 1000 * (bucket + 1) * BUCKET_S  # the bucket's upper edge
+                # The bucket's upper edge, but never above the largest lateness seen.
+                return min(1000 * (bucket + 1) * BUCKET_S, self.max_ms())
         return self.max_ms()
 
     def max_ms(self) -> float:

@@ -10,6 +10,7 @@ it saves at least a tenth; incompressible files travel raw.
 from __future__ import annotations
 
 import os
+import stat
 import zlib
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -97,17 +98,41 @@ def encode_content(data: bytes, mode: CompressMode) -> tuple[bytes, bool]:
 def read_stable(path: str) -> tuple[bytes, os.stat_result]:
     """Read a whole file whose size and mtime do not change during the read; with its stat.
 
+    Raw descriptor calls (open, fstat, read, fstat, close): half the cost of a buffered
+    ``open().read()`` per small file, which is most of what a first upload of small files does.
     Raises OSError, or ValueError("file kept changing ...") after READ_TRIES unstable reads.
     """
     for _ in range(READ_TRIES):
-        with open(path, "rb") as f:
-            before = os.fstat(f.fileno())
-            data = f.read()
-            after = os.fstat(f.fileno())
+        # O_NONBLOCK: a file swapped for a FIFO since the scan must not hang the open.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise ValueError("no longer a regular file")
+            data = _read_exactly(fd, before.st_size)
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
         stable = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
         if stable and len(data) == after.st_size:
             return data, after
     raise ValueError("file kept changing while it was being read")
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    """``size`` bytes, or fewer if the file ends first (it shrank: the stat check notices)."""
+    data = os.read(fd, size)
+    if len(data) == size or not data:
+        return data
+    pieces = [data]
+    got = len(data)
+    while got < size:
+        piece = os.read(fd, size - got)
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces)
 
 
 def check_name(rel_path: str) -> str | None:

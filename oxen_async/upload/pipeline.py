@@ -176,6 +176,17 @@ class _Settings:
     on_progress: ProgressCallback | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One directory of the branch head: its files (name -> content id) and subfolders."""
+
+    files: dict[str, str]
+    subdirs: frozenset[str]
+
+
+_NO_LISTING = _Listing({}, frozenset())
+
+
 class _Upload:
     def __init__(self, repo: RemoteRepo, root: Path, settings: _Settings) -> None:
         self.repo = repo
@@ -188,7 +199,7 @@ class _Upload:
         self.head: Commit | None = None
         self.workspace_id: str | None = None
         self._ws_lock = anyio.Lock()
-        self._listings: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._listings: OrderedDict[str, _Listing] = OrderedDict()
         self._listing_locks: dict[str, anyio.Lock] = {}
         self._missing_dirs: set[str] = set()  # folders the branch does not have
         self.staged_now = 0
@@ -443,31 +454,57 @@ class _Upload:
         return plan
 
     async def _remote_listing(self, rel_dir: str) -> dict[str, str]:
-        """filename -> hash of the files in one directory of the branch head (cached LRU)."""
-        if self.head is None or self._under_missing(rel_dir):
+        """filename -> hash of the files in one directory of the branch head."""
+        if self.head is None:
             return {}
-        cached = self._listings.get(rel_dir)
+        return (await self._listing(rel_dir)).files
+
+    async def _listing(self, rel_dir: str) -> _Listing:
+        """One directory of the branch head, cached (LRU).
+
+        A directory is asked for only when its parent's listing names it: a new folder tree
+        costs no request per folder (a first upload of 200 folders made 200 requests, each a
+        404), and the parent's listing is cached for its other children anyway.
+        """
+        if self._under_missing(rel_dir):
+            return _NO_LISTING
+        if rel_dir:
+            parent, _, name = rel_dir.rpartition("/")
+            if name not in (await self._listing(parent)).subdirs:
+                self._missing_dirs.add(rel_dir)
+                return _NO_LISTING
+        cached = self._cached_listing(rel_dir)
         if cached is not None:
             return cached
         lock = self._listing_locks.setdefault(rel_dir, anyio.Lock())
         async with lock:
-            cached = self._listings.get(rel_dir)
+            cached = self._cached_listing(rel_dir)
             if cached is not None:
                 return cached
-            listing: dict[str, str] = {}
+            assert self.head is not None
+            files: dict[str, str] = {}
+            subdirs: set[str] = set()
             try:
                 async for entry in self.repo.dirs.entries(
                     self.head.id, self._remote_path(rel_dir), page_size=10_000
                 ):
-                    if not entry.is_dir:
-                        listing[entry.filename] = entry.hash
+                    if entry.is_dir:
+                        subdirs.add(entry.filename)
+                    else:
+                        files[entry.filename] = entry.hash
             except NotFoundError:
                 # New on the branch, and so is everything below it: no request for those.
                 self._missing_dirs.add(rel_dir)
-            self._listings[rel_dir] = listing
+            listing = self._listings[rel_dir] = _Listing(files, frozenset(subdirs))
             while len(self._listings) > PLANNERS * 2:
                 old, _ = self._listings.popitem(last=False)
                 self._listing_locks.pop(old, None)
+        return listing
+
+    def _cached_listing(self, rel_dir: str) -> _Listing | None:
+        listing = self._listings.get(rel_dir)
+        if listing is not None:
+            self._listings.move_to_end(rel_dir)  # ancestors stay while their children plan
         return listing
 
     def _under_missing(self, rel_dir: str) -> bool:

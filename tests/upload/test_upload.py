@@ -82,6 +82,27 @@ async def test_rerun_sends_nothing_and_commits_nothing(
     assert await commit_count(repo) == commits
 
 
+@pytest.mark.fake_only
+async def test_new_folders_cost_no_listing_requests(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path, oxen_server: Any
+) -> None:
+    """The plan asks the server about a folder only when its parent's listing names it: forty
+    new folders cost no request each, yet the folder the branch has is still compared."""
+    await seed(repo)
+    await repo.files.upload("main", "old", {"a.txt": b"kept\n"}, author=AUTHOR)
+    files = {f"new/d{i:02d}/f.txt": b"%d" % i for i in range(40)}
+    files["old/a.txt"] = b"kept\n"
+    files["old/b.txt"] = b"added\n"
+    write_tree(tmp_path / "src", files)
+    listings = oxen_server.faults.stats.requests("dir_list")
+    report = await repo.upload_folder(str(tmp_path / "src"), author=AUTHOR, state_dir=state_dir)
+    assert report.ok and report.status == "committed"
+    assert report.files_unchanged == 1 and report.files_uploaded == 41
+    assert oxen_server.faults.stats.requests("dir_list") - listings == 2  # "" and "old"
+    remote = await remote_tree(repo)
+    assert remote == {**files, "README.md": b"# seed\n"}
+
+
 async def test_changing_two_files_makes_one_commit_with_them(
     repo: RemoteRepo, tmp_path: Path, state_dir: Path
 ) -> None:
