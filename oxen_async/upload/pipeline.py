@@ -20,7 +20,7 @@ import stat
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -185,6 +185,20 @@ class _Listing:
 
 
 _NO_LISTING = _Listing({}, frozenset())
+
+
+@dataclass(slots=True)
+class _PiecePlan:
+    """The planner's verdicts on one directory piece, made in a worker thread."""
+
+    small: list[FileJob] = field(default_factory=list)
+    large: list[FileJob] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    symlink_dirs: list[str] = field(default_factory=list)
+    seen: int = 0
+    bytes_seen: int = 0
+    unchanged: int = 0
+    resumed: int = 0
 
 
 class _Upload:
@@ -359,51 +373,59 @@ class _Upload:
     ) -> None:
         async with pieces, small, large:
             async for rel_dir, items in pieces:
-                files: list[LocalFile] = []
-                for item in items:
-                    if isinstance(item, Problem):
-                        self.progress.files_seen += 1
-                        self._fail(item.rel_path, item.reason)
-                    elif isinstance(item, SkippedSymlinkDir):
-                        self.symlink_dirs.append(item.rel_path)
-                    else:
-                        self.progress.files_seen += 1
-                        self.progress.bytes_seen += item.size
-                        reason = check_name(item.rel_path)
-                        if reason:
-                            self._fail(item.rel_path, reason)
-                        else:
-                            files.append(item)
-                if files:
-                    await self._plan_files(rel_dir, files, small, large)
+                remote: dict[str, str] = {}
+                if any(isinstance(item, LocalFile) for item in items):
+                    remote = await self._remote_listing(rel_dir)
+                # One worker-thread hop per directory piece: every per-file step (name checks,
+                # cache lookups, hashing, verdicts) stays off the event loop.
+                plan = await anyio.to_thread.run_sync(self._plan_piece, items, remote)
+                for rel_path, reason in plan.failures:
+                    self._fail(rel_path, reason)
+                self.symlink_dirs += plan.symlink_dirs
+                p = self.progress
+                p.files_seen += plan.seen
+                p.bytes_seen += plan.bytes_seen
+                p.files_unchanged += plan.unchanged
+                p.files_resumed += plan.resumed
                 self._emit()
+                for job in plan.large:
+                    await large.send(job)
+                if plan.small:
+                    await small.send(plan.small)
 
-    async def _plan_files(
-        self,
-        rel_dir: str,
-        files: list[LocalFile],
-        small: ObjectSendStream[list[FileJob]],
-        large: ObjectSendStream[FileJob],
-    ) -> None:
-        remote = await self._remote_listing(rel_dir)
-        # One worker-thread hop per directory piece: cache lookups, hashing, decisions.
-        plan = await anyio.to_thread.run_sync(self._identify, files, remote)
-        jobs: list[FileJob] = []
-        for f, (verdict, digest) in zip(files, plan, strict=True):
-            if verdict == "unreadable":
-                self._fail(f.rel_path, "cannot read: file vanished or is unreadable")
-            elif verdict == "unchanged":
-                self.progress.files_unchanged += 1
-            elif verdict == "resumed":
-                self.progress.files_resumed += 1
-            elif f.size > self.s.large_threshold:
-                await large.send(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
+    def _plan_piece(self, items: list[ScanItem], remote: dict[str, str]) -> _PiecePlan:
+        """What to do with one directory piece (blocking: a worker thread)."""
+        plan = _PiecePlan()
+        files: list[LocalFile] = []
+        for item in items:
+            if isinstance(item, SkippedSymlinkDir):
+                plan.symlink_dirs.append(item.rel_path)
+                continue
+            plan.seen += 1
+            if isinstance(item, Problem):
+                plan.failures.append((item.rel_path, item.reason))
+                continue
+            plan.bytes_seen += item.size
+            reason = check_name(item.rel_path)
+            if reason:
+                plan.failures.append((item.rel_path, reason))
             else:
-                jobs.append(
-                    FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest, inode=f.inode)
-                )
-        if jobs:
-            await small.send(jobs)
+                files.append(item)
+        if not files:
+            return plan
+        for f, (verdict, digest) in zip(files, self._identify(files, remote), strict=True):
+            if verdict == "unreadable":
+                plan.failures.append((f.rel_path, "cannot read: file vanished or is unreadable"))
+            elif verdict == "unchanged":
+                plan.unchanged += 1
+            elif verdict == "resumed":
+                plan.resumed += 1
+            elif f.size > self.s.large_threshold:
+                plan.large.append(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
+            else:
+                job = FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest, inode=f.inode)
+                plan.small.append(job)
+        return plan
 
     def _identify(self, files: list[LocalFile], remote: dict[str, str]) -> list[tuple[str, str]]:
         """(verdict, content id) per file: unreadable, unchanged (on the branch already),
