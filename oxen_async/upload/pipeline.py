@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .. import config, paths
@@ -45,7 +45,7 @@ from ..errors import (
     TransportError,
 )
 from ..hashing import hash_file_sync
-from ..models import Commit
+from ..models import Branch, Commit
 from ..session import RetryPolicy
 from . import commit as committing
 from .large import upload_large
@@ -65,6 +65,8 @@ BATCH_ATTEMPTS = 5  # a batch whose request fails (after the session's own retri
 PLANNERS = 4
 GIVE_UP_LIMIT = 3  # batches in a row that exhaust their retries: the server is gone, stop
 EARLY_FLUSH_FILES = 32  # the smallest batch worth a request when senders are starving
+EARLY_FLUSH_BYTES = 1 * 1024 * 1024  # ... or this many bytes of it
+MIN_IN_FLIGHT = 2  # requests the server should always have; fewer: send partial batches
 PACKERS = 2
 RETRYABLE = (TransportError, ServerError, RateLimitedError)
 # Eight requests of a few MiB keep a server busy without holding much memory on either side.
@@ -230,6 +232,8 @@ class _Upload:
         self._unsent: list[str] = []  # remote paths of batches given up: maybe staged anyway
         self._give_ups = 0
         self._hash_locks: dict[str, anyio.Lock] = {}
+        self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
+        self._workspace_asked = False
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -273,15 +277,31 @@ class _Upload:
 
     async def _preflight(self) -> None:
         """Fail before sending anything: unknown repository, missing branch, bad token."""
-        info = await Repositories(self.repo.scope.session).get(self.repo.namespace, self.repo.name)
+        found: list[Branch | OxenError] = []
+
+        async def fetch_branch() -> None:
+            try:
+                found.append(await self.repo.branches.get(self.s.branch))
+            except OxenError as exc:
+                found.append(exc)
+
         try:
-            branch = await self.repo.branches.get(self.s.branch)
-        except NotFoundError:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(fetch_branch)  # alongside the repository: one round trip fewer
+                info = await Repositories(self.repo.scope.session).get(
+                    self.repo.namespace, self.repo.name
+                )
+        except BaseExceptionGroup as group:
+            raise _leaves(group)[0] from None  # the repository's error names the problem
+        (branch,) = found
+        if isinstance(branch, NotFoundError):
             if info.branch_count or not info.is_empty:
                 raise ConfigError(
                     f"branch {self.s.branch!r} does not exist in {self.repo.full_name}"
                 ) from None
             return  # an empty repository: the workspace will start the branch
+        if isinstance(branch, OxenError):
+            raise branch
         self.head = await self.repo.commits.get(branch.commit_id)
 
     async def _run(self, started: float) -> UploadReport:
@@ -336,6 +356,7 @@ class _Upload:
         large_tx, large_rx = anyio.create_memory_object_stream[FileJob](2)
         packed_tx, packed_rx = anyio.create_memory_object_stream[PackedBatch](self.s.concurrency)
         async with anyio.create_task_group() as tg:
+            self._stages = tg
             tg.start_soon(self._scan, scan_tx)
             async with small_tx, large_tx, packed_tx:
                 for _ in range(PLANNERS):
@@ -388,6 +409,12 @@ class _Upload:
                 p.files_unchanged += plan.unchanged
                 p.files_resumed += plan.resumed
                 self._emit()
+                if (plan.small or plan.large) and not self._workspace_asked:
+                    # The first file to send: open the workspace now, while its batch packs,
+                    # not after (a rerun with nothing to send opens none).
+                    self._workspace_asked = True
+                    assert self._stages is not None
+                    self._stages.start_soon(self._open_workspace_early)
                 for job in plan.large:
                     await large.send(job)
                 if plan.small:
@@ -541,9 +568,10 @@ class _Upload:
         pieces: MemoryObjectReceiveStream[list[FileJob]],
         out: MemoryObjectSendStream[PackedBatch],
     ) -> None:
-        """Batch jobs up to the size limits, but hand over a partial batch early when every
-        sender sits idle and no job is waiting: full batches in steady state, no stall at the
-        start or behind a slow planner."""
+        """Batch jobs up to the size limits, but hand over a partial batch early when the
+        server is about to run short of work (fewer than MIN_IN_FLIGHT requests out, none
+        ready): full batches in steady state, no idle server at the start (when the wire
+        limit has eight requests out at once) or behind a slow planner."""
         async with pieces, out:
             batch: list[FileJob] = []
             size = 0
@@ -551,8 +579,7 @@ class _Upload:
                 try:
                     piece = pieces.receive_nowait()
                 except anyio.WouldBlock:
-                    idle = out.statistics().tasks_waiting_receive
-                    if len(batch) >= EARLY_FLUSH_FILES and idle >= self.s.concurrency:
+                    if self._send_early(out, len(batch), size):
                         await out.send(await self._pack_now(batch))
                         batch, size = [], 0
                         continue
@@ -565,11 +592,23 @@ class _Upload:
                 for job in piece:
                     batch.append(job)
                     size += job.size
-                    if len(batch) >= self.s.batch_files or size >= self.s.batch_bytes:
+                    if (
+                        len(batch) >= self.s.batch_files
+                        or size >= self.s.batch_bytes
+                        or self._send_early(out, len(batch), size)
+                    ):
                         await out.send(await self._pack_now(batch))
                         batch, size = [], 0
             if batch:
                 await out.send(await self._pack_now(batch))
+
+    def _send_early(self, out: MemoryObjectSendStream[PackedBatch], files: int, size: int) -> bool:
+        """Whether a partial batch of ``files``/``size`` should go now."""
+        if files < EARLY_FLUSH_FILES and size < EARLY_FLUSH_BYTES:
+            return False
+        stats = out.statistics()
+        in_flight = self.s.concurrency - stats.tasks_waiting_receive
+        return stats.current_buffer_used == 0 and in_flight < min(MIN_IN_FLIGHT, self.s.concurrency)
 
     def _pack_and_cache(self, jobs: list[FileJob]) -> PackedBatch:
         """Pack (blocking: a worker thread), and remember the hashes pack computed."""
@@ -587,6 +626,11 @@ class _Upload:
         return packed
 
     # -- send -------------------------------------------------------------------------------
+
+    async def _open_workspace_early(self) -> None:
+        # A failure here is no failure yet: the first sender asks again and reports it.
+        with contextlib.suppress(OxenError):
+            await self._workspace()
 
     async def _workspace(self) -> str:
         async with self._ws_lock:
