@@ -305,7 +305,7 @@ def main() -> None:
     base = Path(args.data_cache)
     base.mkdir(parents=True, exist_ok=True)
     contenders = [c for c in args.contenders.split(",") if c != "official" or args.official_python]
-    datasets = dataset_paths(args.datasets.split(","), base, args.quick)
+    datasets = dataset_paths([n for n in args.datasets.split(",") if n], base, args.quick)
     with tempfile.TemporaryDirectory(prefix="oxen-bench-") as tmp:
         work = Path(tmp)
         start = start_real if args.target == "real" else start_bundled

@@ -67,6 +67,7 @@ GIVE_UP_LIMIT = 3  # batches in a row that exhaust their retries: the server is 
 EARLY_FLUSH_FILES = 32  # the smallest batch worth a request when senders are starving
 EARLY_FLUSH_BYTES = 1 * 1024 * 1024  # ... or this many bytes of it
 MIN_IN_FLIGHT = 2  # requests the server should always have; fewer: send partial batches
+READY_BATCHES = 2  # packed batches waiting for a free sender (more only held memory)
 PACKERS = 2
 RETRYABLE = (TransportError, ServerError, RateLimitedError)
 # Eight requests of a few MiB keep a server busy without holding much memory on either side.
@@ -354,7 +355,7 @@ class _Upload:
         # Jobs travel a directory piece at a time: one hand-over per piece, not per file.
         small_tx, small_rx = anyio.create_memory_object_stream[list[FileJob]](2)
         large_tx, large_rx = anyio.create_memory_object_stream[FileJob](2)
-        packed_tx, packed_rx = anyio.create_memory_object_stream[PackedBatch](self.s.concurrency)
+        packed_tx, packed_rx = anyio.create_memory_object_stream[PackedBatch](READY_BATCHES)
         async with anyio.create_task_group() as tg:
             self._stages = tg
             tg.start_soon(self._scan, scan_tx)
