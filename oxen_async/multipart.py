@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 import anyio.to_thread
 
+from .payload import Segments
+
 GZIP = "application/gzip"
 RAW = "application/octet-stream"
 
@@ -54,19 +56,34 @@ def form(
 
 @dataclass(frozen=True, slots=True)
 class EncodedForm:
-    """A whole ``multipart/form-data`` body as bytes: cheap to send again on a retry."""
+    """A whole ``multipart/form-data`` body, cheap to send again on a retry: its segments are
+    the file bytes as given plus the small framing between them, never one copy of it all."""
 
-    body: bytes
+    segments: Segments
     content_type: str
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Content-Type": self.content_type}
 
+    @property
+    def size(self) -> int:
+        return sum(len(s) for s in self.segments)
+
+    @property
+    def body(self) -> bytes:
+        """The body as one buffer (a copy: sending uses ``segments``)."""
+        return b"".join(self.segments)
+
 
 def _quoted(value: str) -> str:
     # What the server's parser undoes: backslash escapes inside a quoted string, raw UTF-8.
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# File bytes this large travel as their own segment; smaller pieces are joined (fewer writes).
+_OWN_SEGMENT = 64 * 1024
+_JOINED_SEGMENT = 256 * 1024
 
 
 def encode(
@@ -82,22 +99,44 @@ def encode(
     """
     boundary = uuid.uuid4().hex
     dash = f"--{boundary}\r\n".encode()
-    chunks: list[bytes] = []
+    segments: list[bytes] = []
+    small: list[bytes] = []
+    small_size = 0
+
+    def add(piece: bytes) -> None:
+        nonlocal small_size
+        if len(piece) >= _OWN_SEGMENT:
+            if small:
+                segments.append(b"".join(small))
+                small.clear()
+                small_size = 0
+            segments.append(piece)
+            return
+        small.append(piece)
+        small_size += len(piece)
+        if small_size >= _JOINED_SEGMENT:
+            segments.append(b"".join(small))
+            small.clear()
+            small_size = 0
+
     for key, value in (text or {}).items():
         head = (
             "Content-Type: text/plain; charset=utf-8\r\n"
             f'Content-Disposition: form-data; name="{_quoted(key)}"\r\n\r\n'
         )
-        chunks += [dash, head.encode(), value.encode(), b"\r\n"]
+        for piece in (dash, head.encode(), value.encode(), b"\r\n"):
+            add(piece)
     for part in parts:
         head = (
             f"Content-Type: {GZIP if part.gzipped else RAW}\r\n"
             f'Content-Disposition: form-data; name="{_quoted(field)}"; '
             f'filename="{_quoted(part.filename)}"\r\n\r\n'
         )
-        chunks += [dash, head.encode(), part.data, b"\r\n"]
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return EncodedForm(b"".join(chunks), f"multipart/form-data; boundary={boundary}")
+        for piece in (dash, head.encode(), part.data, b"\r\n"):
+            add(piece)
+    small.append(f"--{boundary}--\r\n".encode())
+    segments.append(b"".join(small))
+    return EncodedForm(tuple(segments), f"multipart/form-data; boundary={boundary}")
 
 
 # Below this many parts and bytes, encoding inline costs less than a thread hop.

@@ -147,7 +147,7 @@ class Files:
         url = self._r.path(f"file/{paths.resource(branch, directory)}")
         encoded = await encode_async(parts, field="files[]", text=text)
         resp = await self._r.session.request(
-            "PUT", url, CommitResponse, body=lambda: encoded.body, headers=encoded.headers
+            "PUT", url, CommitResponse, body=lambda: encoded.segments, headers=encoded.headers
         )
         return resp.commit
 
@@ -167,7 +167,7 @@ class Files:
             "DELETE",
             self._file_path(branch, path),
             CommitResponse,
-            body=lambda: encoded.body,
+            body=lambda: encoded.segments,
             headers=encoded.headers,
         )
         return resp.commit

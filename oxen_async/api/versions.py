@@ -53,7 +53,7 @@ class Versions:
             "POST",
             self._r.path("versions"),
             ErrFilesResponse,
-            body=lambda: encoded.body,
+            body=lambda: encoded.segments,
             headers=encoded.headers,
             idempotent=True,
         )

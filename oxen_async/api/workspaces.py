@@ -101,7 +101,7 @@ class Workspaces:
             "POST",
             url,
             PathsResponse,
-            body=lambda: encoded.body,
+            body=lambda: encoded.segments,
             headers=encoded.headers,
             idempotent=True,
         )
