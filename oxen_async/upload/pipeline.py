@@ -6,8 +6,9 @@
          -> merge (one commit)
 
 Stages are joined by bounded anyio streams, so a slow stage back-pressures the ones before
-it: at most about ``2 x concurrency`` batches of ``batch_bytes`` are in memory, plus one
-directory's remote listing per planner, whatever the folder's size. Files over the gzip cap go
+it: at most ``concurrency + READY_BATCHES + PACKERS`` batches of ``batch_bytes`` are in memory
+(sending, packed and waiting, being packed), plus a few directories' remote listings, whatever
+the folder's size. Files over the gzip cap go
 through the chunked /versions route into the same workspace.
 """
 
