@@ -88,6 +88,10 @@ def run_contender(
         ]
     else:
         raise ValueError(kind)
+    # Every contender starts with no dirty pages left by the one before: the server writes
+    # hundreds of MB per run, and the kernel flushing them during the next run was the largest
+    # source of run-to-run noise here.
+    os.sync()
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started

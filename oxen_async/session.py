@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import anyio.lowlevel
 import anyio.to_thread
 import msgspec
 import yarl
@@ -171,6 +172,9 @@ class Session:
 
     async def __aenter__(self) -> Self:
         self._ensure_open()
+        # anyio loads its event-loop backend on first use (about 30 ms of imports): pay it as
+        # the client opens, not inside the caller's first transfer.
+        await anyio.lowlevel.checkpoint()
         return self
 
     async def __aexit__(

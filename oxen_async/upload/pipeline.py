@@ -8,8 +8,8 @@
 Stages are joined by bounded anyio streams, so a slow stage back-pressures the ones before
 it: at most ``concurrency + READY_BATCHES + PACKERS`` batches of ``batch_bytes`` are in memory
 (sending, packed and waiting, being packed), plus a few directories' remote listings, whatever
-the folder's size. Files over the gzip cap go
-through the chunked /versions route into the same workspace.
+the folder's size. Files over the gzip cap go through the chunked /versions route into the
+same workspace.
 """
 
 from __future__ import annotations
