@@ -234,6 +234,7 @@ class _Upload:
         self._unsent: list[str] = []  # remote paths of batches given up: maybe staged anyway
         self._give_ups = 0
         self._hash_locks: dict[str, anyio.Lock] = {}
+        self._hash_users: dict[str, int] = {}  # tasks holding or awaiting each hash's lock
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
         self._workspace_asked = False
 
@@ -450,7 +451,8 @@ class _Upload:
             elif verdict == "resumed":
                 plan.resumed += 1
             elif f.size > self.s.large_threshold:
-                plan.large.append(FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest))
+                job = FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest, inode=f.inode)
+                plan.large.append(job)
             else:
                 job = FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest, inode=f.inode)
                 plan.small.append(job)
@@ -460,9 +462,9 @@ class _Upload:
         """(verdict, content id) per file: unreadable, unchanged (on the branch already),
         resumed (staged by an interrupted run with these bytes) or send.
 
-        A hash decides only files that the branch or the workspace has under that name, and
-        large files (their content id goes in the URL); the others are sent anyway and pack
-        hashes the bytes it reads: one read per file instead of two on a first upload.
+        A hash decides only files that the branch or the workspace has under that name; the
+        others are sent anyway, and pack hashes the bytes it reads (one read per file instead
+        of two on a first upload), or for a large file its sender does, just before sending.
         Blocking: runs in a worker thread (hash cache, hashing, resume bookkeeping).
         """
         assert self.state is not None
@@ -471,7 +473,7 @@ class _Upload:
 
         def compared(f: LocalFile) -> bool:
             name = f.rel_path.rpartition("/")[2]
-            return name in remote or f.rel_path in staged or f.size > self.s.large_threshold
+            return name in remote or f.rel_path in staged
 
         to_hash = [f for f in files if compared(f)]
         hashes = state.cached_hashes([(f.rel_path, f.size, f.mtime_ns, f.inode) for f in to_hash])
@@ -711,11 +713,38 @@ class _Upload:
         assert self.state is not None
         async with jobs:
             async for job in jobs:
+                if not job.hash:
+                    # Hashed here, not in the plan: one large file hashes while another sends.
+                    try:
+                        job.hash = await anyio.to_thread.run_sync(self._hash_large, job)
+                    except (OSError, FileChangedError) as exc:
+                        reason = exc.strerror if isinstance(exc, OSError) else None
+                        self._fail(job.rel_path, f"cannot read: {reason}" if reason else str(exc))
+                        continue
                 # Identical large files share one chunk area on the server: one at a time.
                 lock = self._hash_locks.setdefault(job.hash, anyio.Lock())
-                async with lock:
-                    await self._send_one_large(job)
-                self._hash_locks.pop(job.hash, None)
+                self._hash_users[job.hash] = self._hash_users.get(job.hash, 0) + 1
+                try:
+                    async with lock:
+                        await self._send_one_large(job)
+                finally:
+                    self._hash_users[job.hash] -= 1
+                    if not self._hash_users[job.hash]:
+                        del self._hash_users[job.hash], self._hash_locks[job.hash]
+
+    def _hash_large(self, job: FileJob) -> str:
+        """Content id of a large file: from the hash cache, or read whole (blocking)."""
+        assert self.state is not None
+        key = (job.rel_path, job.size, job.mtime_ns, job.inode)
+        cached = self.state.cached_hashes([key]).get(job.rel_path)
+        if cached:
+            return cached
+        digest, size = hash_file_sync(job.abs_path)
+        st = os.stat(job.abs_path)
+        if (size, st.st_size, st.st_mtime_ns) != (job.size, job.size, job.mtime_ns):
+            raise FileChangedError(f"{job.rel_path}: file changed while it was being hashed")
+        self.state.cache_hashes([(*key, digest)])
+        return digest
 
     async def _send_one_large(self, job: FileJob) -> None:
         """Chunked upload of one file, retried as a whole; failures are reported by path."""

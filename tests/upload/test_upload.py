@@ -58,6 +58,11 @@ async def test_folder_lands_exactly_as_one_commit(
     remote = await remote_tree(repo, path="data/in")
     assert remote == {f"data/in/{k}": v for k, v in files.items()}
     assert seen and seen[-1] == len(files)
+    again = await repo.upload_folder(
+        str(tmp_path / "src"), dest="data/in", author=AUTHOR, state_dir=state_dir
+    )
+    assert again.status == "nothing_to_commit" and again.bytes_uploaded == 0
+    assert again.files_unchanged == len(files)  # the large file too: its hash matched
 
 
 async def test_rerun_sends_nothing_and_commits_nothing(
