@@ -15,7 +15,7 @@ from oxen_async import Author, OxenClient
 from oxen_async.api.versions import CHUNK_SIZE
 from oxen_async.hashing import hash_file_sync
 from oxen_async.multipart import EncodedForm
-from oxen_async.upload.pack import FileJob, PackedBatch, pack
+from oxen_async.upload.pack import CompressionMemo, FileJob, PackedBatch, pack
 from oxen_async.upload.pipeline import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_FILES,
@@ -42,16 +42,17 @@ def prebuild(
         else:
             small.append(FileJob(rel, str(path), st.st_size, st.st_mtime_ns, ""))
     batches: list[EncodedForm] = []
+    memo = CompressionMemo()  # as our uploader decides, so the requests are the same
     current: list[FileJob] = []
     size = 0
     for job in small:
         current.append(job)
         size += job.size
         if len(current) >= batch_files or size >= batch_bytes:
-            batches.append(_form(pack(current, "auto")))
+            batches.append(_form(pack(current, "auto", memo=memo)))
             current, size = [], 0
     if current:
-        batches.append(_form(pack(current, "auto")))
+        batches.append(_form(pack(current, "auto", memo=memo)))
     return batches, large, total
 
 

@@ -4,7 +4,8 @@ A file is read with its size and mtime checked before and after the read, and ha
 exact bytes that are sent, so a file that changes during the upload is never committed with
 bytes that do not match the hash we record. Compression is per file: gzip (level 1: the
 server must inflate it again, and on a fast link CPU, not bandwidth, is the limit) only when
-it saves at least a tenth; incompressible files travel raw.
+it saves at least a tenth; incompressible files travel raw. Files over 16 KiB are probed with a
+sample first, unless recent files of the same extension already told (``CompressionMemo``).
 """
 
 from __future__ import annotations
@@ -76,23 +77,74 @@ def gzip_bytes(data: bytes, level: int = GZIP_LEVEL) -> bytes:
     return packed
 
 
-def _worth_compressing(data: bytes) -> bool:
-    if len(data) < MIN_COMPRESS_SIZE:
-        return False
-    if len(data) <= SAMPLE:
-        return True
+def _sample_compresses(data: bytes) -> bool:
     sample = data[:SAMPLE]
     return len(_deflate.compress(sample, GZIP_LEVEL)) <= MIN_GAIN * len(sample)
 
 
-def encode_content(data: bytes, mode: CompressMode) -> tuple[bytes, bool]:
-    """The bytes to put on the wire and whether they are gzip."""
-    if mode == "never" or (mode == "auto" and not _worth_compressing(data)):
+class CompressionMemo:
+    """What gzip did for recent files of each extension, so a folder of photos (or of CSVs)
+    stops paying a probe per file: after ``TRUST`` agreeing verdicts in a row an extension's
+    verdict is used as is, and checked again every ``RECHECK`` files, so a mixed folder still
+    adapts. Shared by the pack threads of one upload; a race only costs a probe.
+    """
+
+    TRUST = 8
+    RECHECK = 32
+    MAX_EXTENSIONS = 1024  # names like "x.123456" must not grow it with the folder
+
+    def __init__(self) -> None:
+        self._streak: dict[str, int] = {}  # > 0: compressed well that many times in a row; < 0: not
+        self._since_check: dict[str, int] = {}
+        self.probes = 0
+
+    def verdict(self, ext: str) -> bool | None:
+        """True (gzip it), False (send raw), or None (find out)."""
+        streak = self._streak.get(ext, 0)
+        if abs(streak) < self.TRUST:
+            return None
+        since = self._since_check.get(ext, 0) + 1
+        if since >= self.RECHECK:
+            self._since_check[ext] = 0
+            return None
+        self._since_check[ext] = since
+        return streak > 0
+
+    def record(self, ext: str, compressed_well: bool) -> None:
+        streak = self._streak.get(ext)
+        if streak is None and len(self._streak) >= self.MAX_EXTENSIONS:
+            return
+        streak = streak or 0
+        if compressed_well:
+            self._streak[ext] = streak + 1 if streak > 0 else 1
+        else:
+            self._streak[ext] = streak - 1 if streak < 0 else -1
+
+
+def encode_content(
+    data: bytes, mode: CompressMode, name: str = "", memo: CompressionMemo | None = None
+) -> tuple[bytes, bool]:
+    """The bytes to put on the wire for the file ``name`` and whether they are gzip."""
+    if mode == "never" or (mode == "auto" and len(data) < MIN_COMPRESS_SIZE):
         return data, False
+    if mode == "always":
+        return gzip_bytes(data), True
+    ext = os.path.splitext(name)[1].lower()
+    known = memo.verdict(ext) if memo is not None else None
+    if known is False:
+        return data, False
+    if known is None and len(data) > SAMPLE:
+        if memo is not None:
+            memo.probes += 1
+        if not _sample_compresses(data):
+            if memo is not None:
+                memo.record(ext, False)
+            return data, False
     packed = gzip_bytes(data)
-    if mode == "auto" and len(packed) > MIN_GAIN * len(data):
-        return data, False
-    return packed, True
+    well = len(packed) <= MIN_GAIN * len(data)
+    if memo is not None:
+        memo.record(ext, well)
+    return (packed, True) if well else (data, False)
 
 
 def read_stable(path: str) -> tuple[bytes, os.stat_result]:
@@ -144,7 +196,12 @@ def check_name(rel_path: str) -> str | None:
     return unsendable_filename(rel_path)
 
 
-def pack(jobs: list[FileJob], mode: CompressMode, prefix: str = "") -> PackedBatch:
+def pack(
+    jobs: list[FileJob],
+    mode: CompressMode,
+    prefix: str = "",
+    memo: CompressionMemo | None = None,
+) -> PackedBatch:
     """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``.
 
     Part filenames are ``prefix + rel_path``: the whole repo path travels in the filename,
@@ -165,7 +222,7 @@ def pack(jobs: list[FileJob], mode: CompressMode, prefix: str = "") -> PackedBat
         job.size, job.mtime_ns, job.inode = len(data), st.st_mtime_ns, st.st_ino
         wire = encoded.get(job.hash)
         if wire is None:
-            wire = encoded[job.hash] = encode_content(data, mode)
+            wire = encoded[job.hash] = encode_content(data, mode, job.rel_path, memo)
         batch.jobs.append(job)
         parts.append(FilePart(prefix + job.rel_path, wire[0], wire[1]))
         batch.raw_bytes += len(data)

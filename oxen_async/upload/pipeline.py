@@ -51,7 +51,7 @@ from ..session import RetryPolicy
 from . import commit as committing
 from .large import upload_large
 from .looplag import LoopLagMonitor
-from .pack import CompressMode, FileJob, PackedBatch, check_name, pack
+from .pack import CompressionMemo, CompressMode, FileJob, PackedBatch, check_name, pack
 from .report import FileFailure, ProgressCallback, Status, UploadProgress, UploadReport
 from .scan import LocalFile, Problem, ScanItem, SkippedSymlinkDir, scan
 from .state import REMOVED, UploadState, default_state_dir, state_key
@@ -237,6 +237,7 @@ class _Upload:
         self._hash_users: dict[str, int] = {}  # tasks holding or awaiting each hash's lock
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
         self._workspace_asked = False
+        self._memo = CompressionMemo()
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -617,7 +618,7 @@ class _Upload:
     def _pack_and_cache(self, jobs: list[FileJob]) -> PackedBatch:
         """Pack (blocking: a worker thread), and remember the hashes pack computed."""
         assert self.state is not None
-        packed = pack(jobs, self.s.compress, self.prefix)
+        packed = pack(jobs, self.s.compress, self.prefix, self._memo)
         self.state.cache_hashes(
             (j.rel_path, j.size, j.mtime_ns, j.inode, j.hash) for j in packed.jobs if j.inode
         )
