@@ -122,6 +122,7 @@ def run_rounds(
     """``repeat`` rounds, each running every contender once, the order rotating from round to
     round, so a contender is never always first (cold caches) or always after the heaviest."""
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in contenders}
+    _datasets.warm(dataset)
     for i in range(repeat):
         order = contenders[i % len(contenders) :] + contenders[: i % len(contenders)]
         for kind in order:
