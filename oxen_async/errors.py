@@ -132,3 +132,12 @@ def error_for_status(
 
 def _is_no_changes(message: str, error_type: str | None) -> bool:
     return error_type == "no_changes" or message.replace("_", "").lower() == "nochanges"
+
+
+def leaf_errors(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions inside a (nested) exception group, in order: a task group's failure as
+    the causes a caller handles, not the group."""
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(leaf_errors(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out

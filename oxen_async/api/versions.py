@@ -14,7 +14,14 @@ import anyio
 import anyio.to_thread
 
 from .. import paths
-from ..errors import ConfigError, FileChangedError, IntegrityError, NotFoundError, OxenError
+from ..errors import (
+    ConfigError,
+    FileChangedError,
+    IntegrityError,
+    NotFoundError,
+    OxenError,
+    leaf_errors,
+)
 from ..hashing import hash_bytes, same_hash
 from ..models import (
     ChunkedFile,
@@ -177,7 +184,7 @@ class Versions:
                     tg.start_soon(send, i)
         except ExceptionGroup as group:
             # One failed chunk cancels the others; callers handle the cause, not the group.
-            raise _first_leaf(group) from None
+            raise leaf_errors(group)[0] from None
         # Chunks read earlier matched; a change since then must not be staged silently.
         await anyio.to_thread.run_sync(_check_unchanged, path, expected)
         dst_dir, _, file_name = paths.repo_path(repo_path).rpartition("/")
@@ -209,11 +216,6 @@ class Versions:
         if missing:
             raise IntegrityError(f"batch download lacks {len(missing)} blob(s): {missing[:3]}")
         return blobs
-
-
-def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _check_unchanged(path: Path, expected: tuple[int, int]) -> None:

@@ -44,6 +44,7 @@ from ..errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    leaf_errors,
 )
 from ..hashing import hash_file_sync
 from ..models import Branch, Commit
@@ -131,13 +132,6 @@ async def upload_folder(
         on_progress=progress,
     )
     return await _Upload(repo, root, settings).run()
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
 
 
 def _describe(exc: BaseException) -> str:
@@ -296,7 +290,7 @@ class _Upload:
                     self.repo.namespace, self.repo.name
                 )
         except BaseExceptionGroup as group:
-            raise _leaves(group)[0] from None  # the repository's error names the problem
+            raise leaf_errors(group)[0] from None  # the repository's error names the problem
         (branch,) = found
         if isinstance(branch, NotFoundError):
             if info.branch_count or not info.is_empty:
@@ -324,7 +318,7 @@ class _Upload:
                 commit = await self._commit()
                 outer.cancel_scope.cancel()
         except* (OxenError, OSError, sqlite3.Error) as group:
-            error = "; ".join(_describe(e) for e in _leaves(group))
+            error = "; ".join(_describe(e) for e in leaf_errors(group))
             commit = None
         self.progress.phase = "done"
         self._emit()

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -56,9 +57,14 @@ class StateBusyError(ConfigError):
     """Another upload of the same folder to the same target holds the state."""
 
 
-def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _each_in(db: sqlite3.Connection, template: str, paths: list[str]) -> list[Any]:
+    """Run ``template`` for ``paths``, 500 at a time (SQLite's limit on bound values), its
+    ``{}`` standing for the ``IN`` list; the rows of every run."""
+    rows: list[Any] = []
+    for i in range(0, len(paths), 500):
+        chunk = paths[i : i + 500]
+        rows += db.execute(template.format(",".join("?" * len(chunk))), chunk).fetchall()
+    return rows
 
 
 class UploadState:
@@ -131,28 +137,20 @@ class UploadState:
         items = list(paths)
         if items:
             with self._write() as db:
-                for chunk in _chunks(items):
-                    marks = ",".join("?" * len(chunk))
-                    db.execute(f"UPDATE staged SET seen=1 WHERE path IN ({marks})", chunk)
+                _each_in(db, "UPDATE staged SET seen=1 WHERE path IN ({})", items)
 
     def confirmed(self, paths: Iterable[str]) -> set[str]:
         """Which of ``paths`` this run staged or confirmed."""
-        out: set[str] = set()
+        query = "SELECT path FROM staged WHERE seen=1 AND path IN ({})"
         with self._lock:
-            for chunk in _chunks(list(paths)):
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT path FROM staged WHERE seen=1 AND path IN ({marks})"
-                out.update(row[0] for row in self._db.execute(query, chunk))
-        return out
+            return {row[0] for row in _each_in(self._db, query, list(paths))}
 
     def staged_hashes(self, paths: Iterable[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
         with self._lock:
-            for chunk in _chunks(list(paths)):
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT path, hash FROM staged WHERE path IN ({marks})"
-                out.update(self._db.execute(query, chunk).fetchall())
-        return out
+            rows = _each_in(
+                self._db, "SELECT path, hash FROM staged WHERE path IN ({})", list(paths)
+            )
+        return dict(rows)
 
     def record_staged(self, items: Iterable[tuple[str, str]]) -> None:
         rows = list(items)
@@ -164,27 +162,21 @@ class UploadState:
         items = list(paths)
         if items:
             with self._write() as db:
-                for chunk in _chunks(items):
-                    marks = ",".join("?" * len(chunk))
-                    db.execute(f"DELETE FROM staged WHERE path IN ({marks})", chunk)
+                _each_in(db, "DELETE FROM staged WHERE path IN ({})", items)
 
     # -- hash cache -------------------------------------------------------------------------
 
     def cached_hashes(self, keys: Iterable[tuple[str, int, int, int]]) -> dict[str, str]:
         """Hashes of the given (path, size, mtime_ns, inode) whose cache entry still matches."""
         wanted = {k[0]: k for k in keys}
-        out: dict[str, str] = {}
+        query = "SELECT path, size, mtime_ns, inode, hash FROM hashes WHERE path IN ({})"
         with self._lock:
-            for chunk in _chunks(list(wanted)):
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT path, size, mtime_ns, inode, hash FROM hashes WHERE path IN ({marks})",
-                    chunk,
-                ).fetchall()
-                for path, size, mtime_ns, inode, digest in rows:
-                    if wanted[path][1:] == (size, mtime_ns, inode):
-                        out[path] = digest
-        return out
+            rows = _each_in(self._db, query, list(wanted))
+        return {
+            path: digest
+            for path, size, mtime_ns, inode, digest in rows
+            if wanted[path][1:] == (size, mtime_ns, inode)
+        }
 
     def cache_hashes(self, items: Iterable[tuple[str, int, int, int, str]]) -> None:
         horizon = time.time_ns() - RACY_NS
