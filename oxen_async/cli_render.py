@@ -145,16 +145,24 @@ def upload_summary(report: UploadReport) -> list[str]:
     lines: list[str] = []
     if report.status == "committed":
         lines.append(f"Committed {report.commit_id} to {target}")
+    elif report.status == "nothing_to_commit" and report.files_total == 0:
+        # Not "already has these files": the branch may not even exist yet (a new repository).
+        lines.append(f"Nothing to commit: the folder has no files; nothing was sent to {target}")
     elif report.status == "nothing_to_commit":
         lines.append(f"Nothing to commit: {target} already has these files")
     else:
         reason = f": {one_line(report.error)}" if report.error else ""
         lines.append(f"Upload to {target} failed{reason}")
-    lines.append(
+    files = (
         f"  files: {report.files_total:,} seen, {report.files_uploaded:,} uploaded, "
         f"{report.files_unchanged:,} unchanged, {report.files_resumed:,} resumed, "
         f"{report.files_failed:,} failed"
     )
+    if report.files_removed:
+        files += f", {report.files_removed:,} removed from the branch"
+    if report.files_pending:
+        files += f", {report.files_pending:,} pending (run the same command again to resume)"
+    lines.append(files)
     speed = rate_mb_s(report.bytes_uploaded, report.elapsed_s)
     lines.append(
         f"  bytes: {human_bytes(report.bytes_total)} seen, "
