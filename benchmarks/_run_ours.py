@@ -13,9 +13,15 @@ from oxen_async import Author, OxenClient
 from oxen_async.upload.pipeline import DEFAULT_CONCURRENCY
 
 
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     async with OxenClient(args.host, token=args.token or None) as oxen:
         repo = oxen.repo(args.repo)
+        cpu0 = cpu_seconds()
         started = time.perf_counter()
         report = await repo.upload_folder(
             args.dir,
@@ -26,8 +32,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             resume=False,
         )
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds() - cpu0
     return {
         "elapsed_s": elapsed,
+        "cpu_s": cpu,
         "status": report.status,
         "files": report.files_uploaded,
         "failed": len(report.failed),
