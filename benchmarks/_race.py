@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import tempfile
 import time
@@ -16,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from oxen_async.testing.launch import LaunchedServer, start_bundled, start_real
+from oxen_async.testing.launch import REAL_VERSION, LaunchedServer, start_bundled, start_real
 
 MiB = 1024 * 1024
 GB = 1e9
@@ -24,24 +23,22 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LABELS = {"ours": "oxen_async", "wire": "wire limit", "official": "official client"}
 
 
-def server_version(binary: str) -> str:
-    out = subprocess.run(
-        [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    found = re.search(r"\d+\.\d+\.\d+", out)
-    return found.group(0) if found else "unknown"
-
-
-def start_server(target: str, work: Path, binary: str | None) -> LaunchedServer:
-    """The bundled server (with a token), or a real oxen-server: 0.65 has no auth of its own,
-    0.53.4 starts with ``--auth`` and a user's token."""
+def start_server(
+    target: str, work: Path, binary: str | None, version: str | None = None
+) -> LaunchedServer:
+    """The bundled server (with a token), or a real oxen-server found the way the test fixture
+    finds it ($OXEN_SERVER_BIN, PATH, its install prefix, the prebuilt): 0.65 without auth,
+    0.53.4 with ``--auth`` and a user's token."""
     log = work / "server.log"
     if target == "bundled":
         return start_bundled(work / "server", token="bench-token", log=log)
-    if binary is None:
-        return start_real(work / "server", auth=False, log=log)
-    auth = server_version(binary).startswith("0.53.")
-    return start_real(work / "server", binary=binary, auth=auth, log=log)
+    return start_real(work / "server", version=version or REAL_VERSION, binary=binary, log=log)
+
+
+def server_name(server: LaunchedServer) -> str:
+    """``bundled``, or ``real-<version>``: the stem of the result files and the title."""
+    version = getattr(server, "version", None)
+    return server.kind if server.kind == "bundled" or not version else f"real-{version}"
 
 
 def _server_cpu(pid: int) -> float:
@@ -260,6 +257,11 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         "--server-bin",
         default=os.environ.get("OXEN_SERVER_BIN"),
         help="the real oxen-server binary (default: $OXEN_SERVER_BIN, else the fixture's search)",
+    )
+    p.add_argument(
+        "--server-version",
+        default=REAL_VERSION,
+        help=f"which real oxen-server to race (default {REAL_VERSION}; 0.53.4 where installed)",
     )
     p.add_argument("--datasets", default="small,random,huge")
     p.add_argument("--contenders", default="ours,wire,official")

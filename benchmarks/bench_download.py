@@ -11,7 +11,8 @@ repository; every contender then downloads that folder into an empty local folde
 process, N rounds in rotating order, and its result is checked (every file there, every byte)
 before it counts. The table gives medians, paired ratios, each client's CPU (user + sys) per
 1,000 files and per GB, and the server's CPU per file. The wire limit (_run_wire_download.py)
-receives the bytes and writes nothing. Writes results/download-<target>.md/.json/.png.
+receives the bytes and writes nothing.
+Writes results/download-<server>.md/.json/.png (<server>: bundled, real-0.65.2, ...).
 """
 
 from __future__ import annotations
@@ -73,18 +74,18 @@ def contender(
     official: str | None,
 ) -> Callable[[], dict[str, Any]]:
     expected = _datasets.files_of(dataset)
-    where = [server.url, repo, "main", REMOTE_DIR]
+    source = [server.url, repo, "main", REMOTE_DIR]
     token = ["--token", server.token or ""]
 
     def run() -> dict[str, Any]:
         local = work / f"dl-{kind}-{time.time_ns()}"
         if kind == "wire":  # writes nothing: the server answering 200 to every id is the check
-            cmd = [sys.executable, str(HERE / "_run_wire_download.py"), *where, str(dataset)]
+            cmd = [sys.executable, str(HERE / "_run_wire_download.py"), *source, str(dataset)]
             return _race.run_process([*cmd, *token], server)
         if kind == "ours":
-            cmd = [sys.executable, str(HERE / "_run_ours_download.py"), *where, str(local)]
+            cmd = [sys.executable, str(HERE / "_run_ours_download.py"), *source, str(local)]
         elif kind == "official" and official:
-            cmd = [official, str(HERE / "_run_official_download.py"), *where, str(local)]
+            cmd = [official, str(HERE / "_run_official_download.py"), *source, str(local)]
         else:
             raise ValueError(kind)
         try:
@@ -121,7 +122,8 @@ def main() -> None:
         names = [n for n in args.datasets.split(",") if n]
         datasets = _race.dataset_paths(names, base, args.quick, args.smoke)
         rows = []
-        with _race.start_server(args.target, work, args.server_bin) as server:
+        with _race.start_server(args.target, work, args.server_bin, args.server_version) as server:
+            where = _race.server_name(server)
             for name, path in datasets.items():
                 repo = seed(server, path)
                 runs = _race.run_rounds(
@@ -136,13 +138,13 @@ def main() -> None:
                 rows.append(_race.summarize(name, len(files), total, runs))
             counts = [200, 2000] if args.smoke else [10_000, 100_000]
             rss = rss_scaling(server, base, work, counts) if args.rss or args.smoke else None
-        lines = _race.table(f"Download race against the {args.target} server", rows)
+        lines = _race.table(f"Download race against the {where} server", rows)
         lines += _race.target_lines(rows, TARGETS)
         if rss:
             lines += rss_lines("Peak RSS of our download by folder size", rss)
-        stem = f"download-{args.target}"
+        stem = f"download-{where}"
         _race.write_outputs(args.out, stem, lines, {"rows": rows, "rss": rss})
-        _race.chart(args.out / f"{stem}.png", f"Download from the {args.target} oxen server", rows)
+        _race.chart(args.out / f"{stem}.png", f"Download from the {where} oxen server", rows)
         problems = _race.failed(rows)
         problems += [f"rss/{c}: {r['error']}" for c, r in (rss or {}).items() if "error" in r]
     if problems and args.smoke:

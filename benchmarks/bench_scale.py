@@ -8,7 +8,7 @@ and the server's CPU.
     python benchmarks/bench_scale.py --smoke       # 20 x 20 files; what CI runs
 
 The folder is generated once into the data cache (not the repository) and reused. Writes
-results/scale-<target>.md/.json.
+results/scale-<server>.md/.json.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main() -> None:
     )
     p.add_argument("--target", choices=["bundled", "real"], default="bundled")
     p.add_argument("--server-bin", default=os.environ.get("OXEN_SERVER_BIN"), help="real binary")
+    p.add_argument("--server-version", default=_race.REAL_VERSION)
     p.add_argument("--folders", type=int, default=1000)
     p.add_argument("--files-per-folder", type=int, default=1000)
     p.add_argument("--size", type=int, default=2200, help="bytes per file")
@@ -84,15 +85,16 @@ def main() -> None:
         print(f"(dataset ready in {time.perf_counter() - started:.0f} s: {dataset})")
         files = args.folders * args.files_per_folder
         runs: dict[str, dict[str, Any]] = {}
-        with _race.start_server(args.target, work, args.server_bin) as server:
+        with _race.start_server(args.target, work, args.server_bin, args.server_version) as server:
+            where = _race.server_name(server)
             repo = make_repo(server, f"scale-{time.time_ns() % 10**10}")
             cmd = [sys.executable, str(HERE / "_run_ours.py"), server.url, repo, str(dataset)]
             # One state folder for both runs, as a user rerunning the same command has.
             cmd += ["--token", server.token or "", "--state-dir", str(work / "state")]
             for name in ("first upload", "rerun, unchanged"):
                 runs[name] = _race.run_process(cmd, server)
-        lines = lines_for(args.target, files, args.size, runs)
-        _race.write_outputs(args.out, f"scale-{args.target}", lines, {"runs": runs})
+        lines = lines_for(where, files, args.size, runs)
+        _race.write_outputs(args.out, f"scale-{where}", lines, {"runs": runs})
     problems = [f"{n}: {r['error'][-300:]}" for n, r in runs.items() if "error" in r]
     first, again = runs.get("first upload", {}), runs.get("rerun, unchanged", {})
     if first.get("files") != files:

@@ -5,11 +5,12 @@ given) the official oxen client; against the bundled server or a real oxen-serve
         [--datasets small,random,huge] [--official-python PATH] [--rss] [--quick] [--repeat N]
     python benchmarks/bench_upload.py --smoke      # seconds; what CI runs
 
-Writes results/upload-<target>.md/.json/.png. Each contender runs in its own process (its CPU
-and peak RSS are its own) against a fresh repository on the same server; each dataset runs N
-rounds (default 5) in rotating order, and the table gives medians, the median of the per-round
-ratios, each client's CPU (user + sys) per 1,000 files and per GB, and the server's CPU per
-file. The wire limit (_run_wire.py) is the fastest request sequence the server accepts.
+Writes results/upload-<server>.md/.json/.png (<server>: bundled, real-0.65.2, ...). Each
+contender runs in its own process (its CPU and peak RSS are its own) against a fresh repository
+on the same server; each dataset runs N rounds (default 5) in rotating order, and the table
+gives medians, the median of the per-round ratios, each client's CPU (user + sys) per 1,000
+files and per GB, and the server's CPU per file. The wire limit (_run_wire.py) is the fastest
+request sequence the server accepts.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def main() -> None:
             [n for n in args.datasets.split(",") if n], base, args.quick, args.smoke
         )
         rows = []
-        with _race.start_server(args.target, work, args.server_bin) as server:
+        with _race.start_server(args.target, work, args.server_bin, args.server_version) as server:
+            where = _race.server_name(server)
             for name, path in datasets.items():
                 _datasets.warm(path)  # no contender pays for a cold page cache
                 runs = _race.run_rounds(
@@ -139,13 +141,13 @@ def main() -> None:
                 )
             counts = [200, 2000] if args.smoke else [10_000, 100_000]
             rss = rss_scaling(server, base, work, counts) if args.rss or args.smoke else None
-        lines = _race.table(f"Upload race against the {args.target} server", rows)
+        lines = _race.table(f"Upload race against the {where} server", rows)
         lines += _race.target_lines(rows, TARGETS)
         if rss:
             lines += rss_lines("Peak RSS of our uploader by folder size", rss)
-        stem = f"upload-{args.target}"
+        stem = f"upload-{where}"
         _race.write_outputs(args.out, stem, lines, {"rows": rows, "rss": rss})
-        _race.chart(args.out / f"{stem}.png", f"Upload into the {args.target} oxen server", rows)
+        _race.chart(args.out / f"{stem}.png", f"Upload into the {where} oxen server", rows)
         problems = _race.failed(rows) + [
             f"rss/{c}: {r['error']}" for c, r in (rss or {}).items() if "error" in r
         ]
