@@ -28,6 +28,8 @@ import _datasets  # noqa: E402
 import _race  # noqa: E402
 from bench_upload import make_repo  # noqa: E402
 
+from oxen_async.testing.launch import REAL_VERSION  # noqa: E402
+
 
 def lines_for(target: str, files: int, size: int, runs: dict[str, dict[str, Any]]) -> list[str]:
     header = ["run", "status", "files sent", "s", "files/s", "peak RSS MB", "lag p99 ms",
@@ -65,7 +67,7 @@ def main() -> None:
     )
     p.add_argument("--target", choices=["bundled", "real"], default="bundled")
     p.add_argument("--server-bin", default=os.environ.get("OXEN_SERVER_BIN"), help="real binary")
-    p.add_argument("--server-version", default=_race.REAL_VERSION)
+    p.add_argument("--server-version", default=REAL_VERSION)
     p.add_argument("--folders", type=int, default=1000)
     p.add_argument("--files-per-folder", type=int, default=1000)
     p.add_argument("--size", type=int, default=2200, help="bytes per file")
