@@ -1,5 +1,6 @@
 """One folder download with oxen_async in its own process (``repo.download_folder``, what
-``oxen-async download`` runs); prints a JSON line of figures."""
+``oxen-async download`` runs); prints a JSON line of figures, or exits 1 when any file failed.
+Public API only, so download-engine rewrites do not break it."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         cpu0, started = cpu_seconds(), time.perf_counter()
         report = await repo.download_folder(args.revision, args.remote_dir, args.local_dir)
         elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu0
-    failed = getattr(report, "failed", {})
+    failed = report.failed
+    if failed:  # a run that lost files must not count as fast
+        sys.exit(f"{len(failed)} files failed, e.g. {next(iter(failed.items()))}")
     return {
         "elapsed_s": elapsed,
         "cpu_s": cpu,
-        "status": "ok" if not failed else f"{len(failed)} failed: {next(iter(failed.items()))}",
+        "status": "ok",
         "files": len(getattr(report, "downloaded", [])),
         "bytes": getattr(report, "bytes_downloaded", 0),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
