@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import tempfile
 import time
@@ -19,6 +20,7 @@ from oxen_async.testing.launch import REAL_VERSION, LaunchedServer, start_bundle
 
 MiB = 1024 * 1024
 GB = 1e9
+TIMEOUT = 3600  # seconds for one contender's run; a hung one becomes an error, not a hung race
 RESULTS = Path(__file__).resolve().parent / "results"
 LABELS = {"ours": "oxen_async", "wire": "wire limit", "official": "official client"}
 
@@ -58,7 +60,10 @@ def run_process(
     os.sync()
     server_cpu0 = _server_cpu(server.process.pid)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no answer after {TIMEOUT} s: {' '.join(cmd[:3])}", "wall_s": TIMEOUT}
     wall = time.perf_counter() - started
     server_cpu = _server_cpu(server.process.pid) - server_cpu0
     if proc.returncode != 0:
@@ -280,6 +285,13 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         "in a temporary folder; exits 1 if any contender fails (what CI runs)",
     )
     p.add_argument("--repeat", type=int, default=5, help="rounds per dataset")
+    p.add_argument(
+        "--wire-args",
+        type=shlex.split,
+        default=[],
+        help="extra options for the wire-limit runner, to look for a faster sequence, e.g. "
+        '"--concurrency 16 --batch-files 2000"',
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="where the table, JSON and PNG go")
 
 

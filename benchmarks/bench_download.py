@@ -72,6 +72,7 @@ def contender(
     dataset: Path,
     work: Path,
     official: str | None,
+    wire_args: tuple[str, ...] = (),
 ) -> Callable[[], dict[str, Any]]:
     expected = _datasets.files_of(dataset)
     source = [server.url, repo, "main", REMOTE_DIR]
@@ -81,7 +82,7 @@ def contender(
         local = work / f"dl-{kind}-{time.time_ns()}"
         if kind == "wire":  # writes nothing: the server answering 200 to every id is the check
             cmd = [sys.executable, str(HERE / "_run_wire_download.py"), *source, str(dataset)]
-            return _race.run_process([*cmd, *token], server)
+            return _race.run_process([*cmd, *token, *wire_args], server)
         if kind == "ours":
             cmd = [sys.executable, str(HERE / "_run_ours_download.py"), *source, str(local)]
         elif kind == "official" and official:
@@ -128,7 +129,9 @@ def main() -> None:
                 repo = seed(server, path)
                 runs = _race.run_rounds(
                     {
-                        k: contender(k, server, repo, path, work, args.official_python)
+                        k: contender(
+                            k, server, repo, path, work, args.official_python, tuple(args.wire_args)
+                        )
                         for k in kinds
                     },
                     args.repeat,

@@ -55,7 +55,13 @@ def make_repo(server: LaunchedServer, name: str) -> str:
 
 
 def command(
-    kind: str, server: LaunchedServer, repo: str, dataset: Path, work: Path, official: str | None
+    kind: str,
+    server: LaunchedServer,
+    repo: str,
+    dataset: Path,
+    work: Path,
+    official: str | None,
+    wire_args: tuple[str, ...],
 ) -> list[str]:
     token = ["--token", server.token or ""]
     if kind == "ours":
@@ -70,18 +76,25 @@ def command(
             *state,
         ]
     if kind == "wire":
-        return [sys.executable, str(HERE / "_run_wire.py"), server.url, repo, str(dataset), *token]
+        wire = [sys.executable, str(HERE / "_run_wire.py"), server.url, repo, str(dataset)]
+        return [*wire, *token, *wire_args]
     if kind == "official" and official:
         return [official, str(HERE / "_run_official.py"), server.url, repo, str(dataset), *token]
     raise ValueError(kind)
 
 
 def contender(
-    kind: str, server: LaunchedServer, dataset: Path, work: Path, official: str | None
+    kind: str,
+    server: LaunchedServer,
+    dataset: Path,
+    work: Path,
+    official: str | None,
+    wire_args: tuple[str, ...] = (),
 ) -> Callable[[], dict[str, Any]]:
     def run() -> dict[str, Any]:
         repo = make_repo(server, f"{kind}-{dataset.name}-{time.time_ns() % 10**10}")
-        return _race.run_process(command(kind, server, repo, dataset, work, official), server)
+        cmd = command(kind, server, repo, dataset, work, official, wire_args)
+        return _race.run_process(cmd, server)
 
     return run
 
@@ -132,7 +145,12 @@ def main() -> None:
             for name, path in datasets.items():
                 _datasets.warm(path)  # no contender pays for a cold page cache
                 runs = _race.run_rounds(
-                    {k: contender(k, server, path, work, args.official_python) for k in kinds},
+                    {
+                        k: contender(
+                            k, server, path, work, args.official_python, tuple(args.wire_args)
+                        )
+                        for k in kinds
+                    },
                     args.repeat,
                 )
                 files = _datasets.files_of(path)
