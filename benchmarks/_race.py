@@ -46,8 +46,13 @@ def server_name(server: LaunchedServer) -> str:
 def _server_cpu(pid: int) -> float:
     import psutil
 
-    t = psutil.Process(pid).cpu_times()
-    return float(t.user + t.system)
+    # The server and any worker processes it runs (the real and bundled ones run none today).
+    process = psutil.Process(pid)
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        t = p.cpu_times()
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def run_process(
@@ -144,6 +149,21 @@ def _f(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else ""
 
 
+def _routes(wire: dict[str, Any] | None) -> str:
+    """What a wire-limit run reports about the requests it chose (see _run_wire*.py)."""
+    if not wire:
+        return ""
+    said = [
+        f"{k.replace('_route', '')} files by {wire[k]}"
+        for k in ("small_route", "large_route")
+        if wire.get(k)
+    ]
+    timed = wire.get("small_routes_s") or {}
+    if len(timed) > 1:
+        said.append("timed " + ", ".join(f"{r} {s:.2f} s" for r, s in timed.items()))
+    return ", ".join(said)
+
+
 HEADER = [
     "dataset",
     "files",
@@ -192,6 +212,11 @@ def table(title: str, rows: list[dict[str, Any]], note: str = "") -> list[str]:
                 _f(r.get("peak_rss_mb"), ".0f"),
             ]
             lines.append(_row([*head, *cells]))
+    routes = [
+        f"{row['dataset']}: {_routes(row['wire'])}" for row in rows if _routes(row.get("wire"))
+    ]
+    if routes:
+        lines += ["", "Wire-limit routes taken: " + "; ".join(routes) + "."]
     return lines
 
 

@@ -151,7 +151,7 @@ async def download(args: argparse.Namespace) -> dict[str, object]:
         "wire_bytes": received,
         "requests": requests,
         "small_route": best if plan.small else "",
-        "small_routes_s": {r: round(t[0], 3) for r, t in timed.items()},
+        "small_routes_s": {r: round(t[0], 3) for r, t in timed.items()} if plan.small else {},
         "large_route": ("chunk" if chunks else "file") if plan.ranges else "",
         "status": "received",
         "peak_rss_mb": peak_rss_mb(),
