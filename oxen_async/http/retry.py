@@ -1,9 +1,10 @@
 """The one retry policy and the one answer to "is this failure worth another try?".
 
 The session retries one request's transient failures (when the request is safe to repeat).
-A workflow above it (the uploader's batch sender, the merge) may add retries the session cannot
-make, and says which; it derives its policy from the client's (``OxenClient(retry=...)``),
-never from a fresh ``RetryPolicy()``, and never retries what the session already retried.
+A workflow above it (the uploader's batch sender, the merge) may add retries the session does
+not make (a 500 from a store, a merge whose answer was lost), and says which; it derives its
+policy from the client's (``OxenClient(retry=...)``), never from a fresh ``RetryPolicy()``, and
+counts the tries the session already made (``Retrier.after``), so the two never multiply.
 """
 
 from __future__ import annotations
@@ -78,16 +79,6 @@ class RetryPolicy:
         cap = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(cap / 2, cap)
 
-    def session_repeats(self, failure: BaseException, *, idempotent: bool) -> bool:
-        """Whether the session itself retries ``failure`` of a request: a workflow that sees
-        it raised knows the session's tries are spent and must not start a second round."""
-        if isinstance(failure, TransportError):
-            return idempotent or failure.not_sent
-        if isinstance(failure, HTTPError):
-            allowed = self.statuses if idempotent else self.statuses & NOT_PROCESSED
-            return failure.status in allowed
-        return False
-
     def start(self) -> Retrier:
         """A fresh count of tries and time for one operation under this policy."""
         return Retrier(self)
@@ -97,22 +88,29 @@ NO_RETRY = RetryPolicy(attempts=1)
 
 
 class Retrier:
-    """The tries of one operation: ``wait_for(failure)`` says how long to wait before the next
-    one, or None when the attempts or the time budget are spent."""
+    """The tries of one operation under a policy.
 
-    __slots__ = ("attempt", "policy", "started")
+    ``after(failure)`` counts the failed try and says how long to wait before the next one,
+    or None when the attempts or the time budget are spent. A failure the session raised
+    carries the tries it already made (``failure.tries``): a workflow retrying on top of the
+    session counts them too, so the two never multiply.
+    """
+
+    __slots__ = ("policy", "started", "tries")
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
-        self.attempt = 1  # the try under way
+        self.tries = 0  # failed tries so far
         self.started = time.monotonic()
 
-    def wait_for(self, retry_after: float | None = None) -> float | None:
+    def after(self, failure: BaseException, retry_after: float | None = None) -> float | None:
+        self.tries += max(1, getattr(failure, "tries", 1))
         policy = self.policy
-        wait = policy.delay(self.attempt - 1, retry_after)
-        if self.attempt >= policy.attempts:
+        if self.tries >= policy.attempts:
             return None
+        if retry_after is None:
+            retry_after = retry_after_of(failure)
+        wait = policy.delay(self.tries - 1, retry_after)
         if time.monotonic() - self.started + wait > policy.budget:
             return None
-        self.attempt += 1
         return wait

@@ -189,7 +189,7 @@ class Session:
         json = options.get("json")
         payload = msgspec.json.encode(json) if json is not None else None
         url = self.url(path)
-        tries = policy.start()
+        retrier = policy.start()
         while True:
             try:
                 resp = await self._send(method, url, options, payload)
@@ -203,8 +203,9 @@ class Session:
                     finally:
                         resp.release()
             except TransportError as exc:
-                wait = tries.wait_for(None) if idempotent or exc.not_sent else None
+                wait = retrier.after(exc) if idempotent or exc.not_sent else None
                 if wait is None:
+                    exc.tries = max(1, retrier.tries)
                     raise
                 logger.info("retrying %s %s after transport error: %s", method, url, exc.message)
                 await anyio.sleep(wait)
@@ -218,8 +219,9 @@ class Session:
             error = error_from_body(
                 method, url, resp.status, raw, parse_retry_after(resp.headers.get("Retry-After"))
             )
-            wait = tries.wait_for(error.retry_after) if resp.status in statuses else None
+            wait = retrier.after(error) if resp.status in statuses else None
             if wait is None:
+                error.tries = max(1, retrier.tries)
                 raise error
             logger.info("retrying %s %s after HTTP %s in %.2fs", method, url, resp.status, wait)
             await anyio.sleep(wait)
