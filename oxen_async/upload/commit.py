@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import anyio
 
@@ -32,10 +31,8 @@ from ..errors import (
 from ..http.retry import is_transient
 from ..models import Commit
 from .locks import KeyedLocks
+from .target import UploadTarget
 from .workspace import UploadWorkspace
-
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
 
 MERGE_ATTEMPTS = 3  # merges sent in all, at most (fewer if the client's policy says so)
 CHANGES_PAGE = 1000
@@ -46,7 +43,7 @@ _branch_locks = KeyedLocks[tuple[str, str, str]]()
 
 
 async def drop_unwanted(
-    repo: RemoteRepo,
+    repo: UploadTarget,
     workspace_id: str,
     wanted: Callable[[list[str]], set[str]],
 ) -> int:
@@ -68,14 +65,14 @@ async def drop_unwanted(
     return len(unwanted)
 
 
-async def unstage(repo: RemoteRepo, workspace_id: str, paths: Iterable[str]) -> None:
+async def unstage(repo: UploadTarget, workspace_id: str, paths: Iterable[str]) -> None:
     items = list(paths)
     for i in range(0, len(items), CHANGES_PAGE):
         await repo.workspaces.unstage(workspace_id, items[i : i + CHANGES_PAGE])
 
 
 async def merge(
-    repo: RemoteRepo, workspace_id: str, branch: str, *, message: str, author: Author
+    repo: UploadTarget, workspace_id: str, branch: str, *, message: str, author: Author
 ) -> Commit:
     """Merge the workspace into ``branch`` once, whatever happens to the answer.
 
@@ -123,7 +120,7 @@ async def merge(
 
 
 async def _find_commit(
-    repo: RemoteRepo, branch: str, message: str, author: Author
+    repo: UploadTarget, branch: str, message: str, author: Author
 ) -> Commit | None:
     page = await repo.commits.history_page(branch, page_size=50)
     for commit in page.commits:  # newest first
@@ -133,7 +130,7 @@ async def _find_commit(
 
 
 async def commit_upload(
-    repo: RemoteRepo,
+    repo: UploadTarget,
     workspace: UploadWorkspace,
     *,
     branch: str,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -29,18 +28,18 @@ from .counters import Counters, GiveUps
 from .locks import KeyedLocks
 from .pack import FileJob
 from .state import UploadState
+from .target import UploadTarget
 from .workspace import UploadWorkspace
-
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
 
 CHUNK_CONCURRENCY = 2  # chunks of one file in memory at once (10 MiB each)
 
-LargeFileSend = Callable[["RemoteRepo", FileJob, str, str], Awaitable[int]]
+LargeFileSend = Callable[["UploadTarget", FileJob, str, str], Awaitable[int]]
 """(repo, job, repo_path, workspace_id) -> bytes sent: how one large file travels."""
 
 
-async def send_large_file(repo: RemoteRepo, job: FileJob, repo_path: str, workspace_id: str) -> int:
+async def send_large_file(
+    repo: UploadTarget, job: FileJob, repo_path: str, workspace_id: str
+) -> int:
     """Send one large file (``job.hash`` set) and stage it at ``repo_path`` in the workspace.
 
     Returns the bytes sent. Raises FileChangedError (the file changed since it was hashed),
@@ -60,7 +59,7 @@ async def send_large_file(repo: RemoteRepo, job: FileJob, repo_path: str, worksp
 class LargeFileStage:
     def __init__(
         self,
-        repo: RemoteRepo,
+        repo: UploadTarget,
         workspace: UploadWorkspace,
         state: UploadState,
         counters: Counters,

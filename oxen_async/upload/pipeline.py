@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -50,10 +49,8 @@ from .settings import (
     resolve,
 )
 from .state import UploadState, state_key
+from .target import UploadTarget
 from .workspace import UploadWorkspace, branch_head
-
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
 
 __all__ = [
     "DEFAULT_BATCH_BYTES",
@@ -71,7 +68,7 @@ LARGE_SENDERS = 2
 
 
 async def upload_folder(
-    repo: RemoteRepo,
+    repo: UploadTarget,
     local_dir: str | os.PathLike[str],
     *,
     branch: str = "main",
@@ -129,7 +126,7 @@ class _Upload:
     """One upload's stages, wired: builds each, joins them with bounded streams, reports."""
 
     def __init__(
-        self, repo: RemoteRepo, settings: UploadSettings, state: UploadState, head: Commit | None
+        self, repo: UploadTarget, settings: UploadSettings, state: UploadState, head: Commit | None
     ) -> None:
         self.repo = repo
         self.settings = settings

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -18,10 +17,8 @@ from ..errors import NotFoundError
 from ..models import Commit
 from .counters import Counters
 from .state import REMOVED, UploadState
+from .target import UploadTarget
 from .workspace import UploadWorkspace
-
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
 
 PAGE = 1000
 
@@ -44,7 +41,7 @@ def missing_locally(root: Path, rel_paths: list[str]) -> list[str]:
 
 
 async def stage_removals(
-    repo: RemoteRepo,
+    repo: UploadTarget,
     head: Commit | None,
     root: Path,
     dest: str,

@@ -1,6 +1,6 @@
 """The batch sender: packed requests into the workspace, with what the server staged checked.
 
-Retries it adds over the session's, drawn from the client's policy (``RemoteRepo.retry``):
+Retries it adds over the session's, drawn from the client's policy (``UploadTarget.retry``):
 - a request that failed transiently is sent again, counting the tries the session already
   made (so a batch is POSTed at most ``policy.attempts`` times in all, never attempts squared;
   in practice the batch's own retries are for a 500, which the session leaves alone);
@@ -10,8 +10,6 @@ Retries it adds over the session's, drawn from the client's policy (``RemoteRepo
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -23,10 +21,8 @@ from .batcher import Packer
 from .counters import Counters, GiveUps
 from .pack import FileJob, PackedBatch
 from .state import UploadState
+from .target import UploadTarget
 from .workspace import UploadWorkspace
-
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
 
 FILE_ATTEMPTS = 4  # a file missing from the server's answer is sent this often in all
 
@@ -34,7 +30,7 @@ FILE_ATTEMPTS = 4  # a file missing from the server's answer is sent this often 
 class BatchSender:
     def __init__(
         self,
-        repo: RemoteRepo,
+        repo: UploadTarget,
         workspace: UploadWorkspace,
         state: UploadState,
         packer: Packer,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -13,12 +12,10 @@ import anyio.to_thread
 from ..errors import ConfigError, NotFoundError, OxenError, leaf_errors
 from ..models import Branch, Commit
 from .state import UploadState
-
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
+from .target import UploadTarget
 
 
-async def branch_head(repo: RemoteRepo, branch: str) -> Commit | None:
+async def branch_head(repo: UploadTarget, branch: str) -> Commit | None:
     """The head commit of ``branch``, None on an empty repository (the workspace will start
     the branch). Fails before anything is sent: unknown repository, missing branch, bad token.
     """
@@ -51,7 +48,7 @@ class UploadWorkspace:
     lazily by the first sender (a rerun with nothing to send opens none)."""
 
     def __init__(
-        self, repo: RemoteRepo, state: UploadState, branch: str, head: Commit | None
+        self, repo: UploadTarget, state: UploadState, branch: str, head: Commit | None
     ) -> None:
         self.repo = repo
         self.state = state
