@@ -56,6 +56,16 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The API reference from the docstrings (mkdocs + mkdocstrings) into .nox/site; fails on
+    a broken reference (strict; never pass -q, which hides the warnings strict counts) or on
+    a public name of ``oxen_async`` missing from the pages."""
+    session.install(".", "mkdocs>=1.6", "mkdocstrings[python]>=0.26")
+    session.run("mkdocs", "build", "--strict")
+    session.run("python", "docs/check_reference.py")
+
+
 def benchmark_scripts() -> list[Path]:
     """benchmarks/*.py that are benchmarks: not helpers (``_*.py``) and not the demo."""
     return sorted(

@@ -20,7 +20,8 @@ from .api.repos import Repositories
 from .api.versions import Versions
 from .api.workspaces import Workspaces
 from .errors import ConfigError
-from .session import RetryPolicy, Session
+from .http import RetryPolicy, Session
+from .models import RepositoryInfo
 
 if TYPE_CHECKING:
     from .download import DownloadReport
@@ -114,6 +115,20 @@ class RemoteRepo:
     @property
     def full_name(self) -> str:
         return self.scope.full_name
+
+    @property
+    def host(self) -> str:
+        """The host this repository lives on (as the client was given it)."""
+        return self.scope.session.host
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The client's retry policy: workflows on this repository derive theirs from it."""
+        return self.scope.session.retry
+
+    async def info(self) -> RepositoryInfo:
+        """The repository as the server shows it (emptiness, branch count, size)."""
+        return await Repositories(self.scope.session).get(self.namespace, self.name)
 
     def __repr__(self) -> str:
         return f"RemoteRepo({self.full_name!r} at {self.scope.session.host!r})"
