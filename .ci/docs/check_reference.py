@@ -8,7 +8,7 @@ from pathlib import Path
 
 import oxen_async
 
-SITE = Path(__file__).resolve().parent.parent / ".nox" / "site"
+SITE = Path(__file__).resolve().parents[2] / ".nox" / "site"
 
 
 def main() -> int:
