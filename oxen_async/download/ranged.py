@@ -80,18 +80,21 @@ async def fetch_large(
     blob: Blob,
     *,
     limiter: anyio.CapacityLimiter | None = None,
-    range_bytes: int = RANGE_BYTES,
-    ranges_in_flight: int = RANGES_IN_FLIGHT,
+    range_bytes: int | None = None,
+    ranges_in_flight: int | None = None,
     cache: ContentCache | None = None,
 ) -> None:
-    """Land ``blob`` (at every one of its targets) from the file at its first repo path."""
+    """Land ``blob`` (at every one of its targets) from the file at its first repo path:
+    ranges of ``range_bytes`` (RANGE_BYTES), ``ranges_in_flight`` (RANGES_IN_FLIGHT) at once,
+    each also holding ``limiter`` while its request runs."""
     repo_path, target = blob.targets[0]
     url = repo.scope.path(f"chunk/{paths.resource(revision, repo_path)}")
     session = repo.scope.session
     temp = temp_path_for(target)
     handle = await anyio.to_thread.run_sync(_create, temp, blob.size)
     fd: int | None = handle  # None once closed; ranges write through ``handle``
-    in_flight = anyio.Semaphore(ranges_in_flight)
+    range_bytes = range_bytes or RANGE_BYTES
+    in_flight = anyio.Semaphore(ranges_in_flight or RANGES_IN_FLIGHT)
 
     async def one_range(start: int, length: int) -> None:
         policy = session.retry
