@@ -29,6 +29,7 @@ from .local import TempFile, temp_path_for
 CACHE_ENV = "OXEN_ASYNC_CACHE"
 DEFAULT_MAX_BYTES = 10 * 1024**3
 _COPY_PIECE = 1024 * 1024
+RESCAN_FRACTION = 0.05
 
 
 def default_cache_dir() -> Path:
@@ -73,6 +74,7 @@ class ContentCache:
         self._lock_file = self.root / "lock"
         self._guard = threading.Lock()
         self._estimate: int | None = None  # this process's view of the total size
+        self._added = 0  # bytes this process put since it last saw the real total
 
     def __repr__(self) -> str:
         return f"ContentCache({str(self.root)!r}, max_bytes={self.max_bytes})"
@@ -165,7 +167,12 @@ class ContentCache:
                 self._estimate = self.size()
             else:
                 self._estimate += size
+            self._added += size
+            # Other processes add too: look at the real total again after every
+            # RESCAN_FRACTION of the bound this process added, so n processes overshoot the
+            # bound by at most n x that fraction.
             over = self._estimate > self.max_bytes
+            over = over or self._added > self.max_bytes * RESCAN_FRACTION
         if over:
             self.evict()
 
@@ -200,6 +207,7 @@ class ContentCache:
                 removed += size
         with self._guard:
             self._estimate = total
+            self._added = 0
         return removed
 
     def clear(self) -> None:
