@@ -23,7 +23,7 @@ from .errors import ConfigError
 from .session import RetryPolicy, Session
 
 if TYPE_CHECKING:
-    from .download import DownloadReport
+    from .download import ContentCache, DownloadReport
     from .upload.report import UploadReport
 
 
@@ -133,12 +133,15 @@ class RemoteRepo:
         local_dir: str | os.PathLike[str],
         *,
         concurrency: int = 8,
+        cache: ContentCache | None = None,
     ) -> DownloadReport:
         """Mirror ``remote_dir`` at ``revision`` into ``local_dir``, skipping files already
         there with the same content id (``oxen_async.download.download_folder``)."""
         from .download import download_folder
 
-        return await download_folder(self, revision, remote_dir, local_dir, concurrency=concurrency)
+        return await download_folder(
+            self, revision, remote_dir, local_dir, concurrency=concurrency, cache=cache
+        )
 
     def iter_files(
         self,

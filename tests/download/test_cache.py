@@ -13,9 +13,7 @@ from oxen_async import IntegrityError, hash_bytes
 from oxen_async.download import ContentCache, default_cache_dir
 
 
-def test_its_place_follows_the_conventions(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_its_place_follows_the_conventions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_cache_dir() == tmp_path / "user-cache" / "oxen_async"  # $OXEN_ASYNC_CACHE
     monkeypatch.delenv("OXEN_ASYNC_CACHE")
     if sys.platform.startswith("linux"):
