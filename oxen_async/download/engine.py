@@ -26,7 +26,7 @@ from ..errors import ConfigError, OxenError, leaf_errors
 from ..models import MetadataEntry
 from .batch import BatchRefused, Blob, fetch_batch
 from .cache import ContentCache
-from .local import is_current, relative_target
+from .local import is_current, relative_target, sweep_leftovers
 from .ranged import fetch_large
 from .report import DownloadReport, pin_revision
 
@@ -58,12 +58,16 @@ def _describe(exc: BaseException) -> str:
 
 
 def _check_group(
-    group: list[tuple[str, MetadataEntry, Path]], cache: ContentCache | None
+    group: list[tuple[str, MetadataEntry, Path]], cache: ContentCache | None, swept: set[Path]
 ) -> list[str]:
     """Which of ``group`` need fetching: 'skip' (already there), 'cache' (copied from the
-    cache) or 'fetch', in order. One worker-thread hop for the whole group."""
+    cache) or 'fetch', in order; each folder met the first time is rid of the temporaries a
+    killed run left. One worker-thread hop for the whole group."""
     verdicts = []
     for _, entry, local in group:
+        if local.parent not in swept:
+            swept.add(local.parent)
+            sweep_leftovers(local.parent)
         if is_current(local, entry.size, entry.hash):
             verdicts.append("skip")
         elif cache is not None and cache.copy_to(entry.hash, local):
@@ -86,6 +90,7 @@ class _Run:
         self.concurrency = concurrency
         self.cache = cache
         self.limiter = anyio.CapacityLimiter(concurrency)
+        self.swept: set[Path] = set()
 
     # --- results -------------------------------------------------------------------------------
 
@@ -108,7 +113,9 @@ class _Run:
 
             async def flush_group() -> None:
                 nonlocal batch, batch_bytes
-                verdicts = await anyio.to_thread.run_sync(_check_group, group, self.cache)
+                verdicts = await anyio.to_thread.run_sync(
+                    _check_group, group, self.cache, self.swept
+                )
                 for (repo_path, entry, local), verdict in zip(group, verdicts, strict=True):
                     if verdict == "skip":
                         report.skipped.append(repo_path)

@@ -48,9 +48,40 @@ def is_current(local: Path, size: int, content_id: str) -> bool:
 
 
 def temp_path_for(target: Path) -> Path:
-    """A fresh hidden name next to ``target``: 20 bytes whatever the target's name, so a
-    250-byte file name never pushes its temporary past NAME_MAX."""
-    return target.parent / f"{TEMP_PREFIX}{secrets.token_hex(5)}{TEMP_SUFFIX}"
+    """A fresh hidden name next to ``target``, ``.oxdl-<pid>-<random>.tmp``: under 30 bytes
+    whatever the target's name, so a 250-byte file name never pushes it past NAME_MAX. The pid
+    lets a later run tell the leftovers of a killed process (``sweep_leftovers``)."""
+    return target.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def sweep_leftovers(folder: Path) -> int:
+    """Remove the temporaries a killed download left in ``folder`` (their process is gone).
+    Returns how many. A download running in another process keeps its own."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for name in names:
+        if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+            continue
+        pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / name)
+            removed += 1
+    return removed
 
 
 class TempFile:

@@ -16,7 +16,7 @@ from oxen_async import RemoteRepo
 from oxen_async.download import download_folder
 from oxen_async.testing import FaultController, RepoHandle
 
-from .conftest import commit, local_files
+from .conftest import commit, local_files, strays
 
 _SCRIPT = """
 import asyncio, sys
@@ -74,3 +74,21 @@ async def test_a_killed_download_resumes_where_it_stopped(
     assert sorted(report.skipped) == sorted(landed)
     assert sorted(report.downloaded) == sorted(set(files) - set(landed))
     assert local_files(target) == files
+    assert strays(target) == []  # what the killed process left is gone too
+
+
+async def test_leftovers_of_a_dead_process_are_swept_and_live_ones_kept(
+    repo: RemoteRepo, tmp_path: Path
+) -> None:
+    await commit(repo, {"sub/a.txt": b"a"})
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / "sub").mkdir()
+    dead = tmp_path / "sub" / f".oxdl-{gone.pid}-0000.tmp"
+    live = tmp_path / "sub" / f".oxdl-{os.getpid()}-0000.tmp"
+    dead.write_bytes(b"half")
+    live.write_bytes(b"in use")
+    report = await download_folder(repo, "main", "", tmp_path)
+    assert report.ok
+    assert not dead.exists()
+    assert live.read_bytes() == b"in use"
