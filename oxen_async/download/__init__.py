@@ -5,11 +5,13 @@
   reads (``/chunk``), every file hash-checked before it is renamed into place.
 - ``iter_files``: ``(path, bytes)`` of a folder's files with bounded read-ahead.
 - ``ContentCache``: a local content-addressed cache shared by processes, bounded in size.
-- Building blocks for other front ends (fsspec, datasets): ``fetch_batch`` (many blobs, one
-  request), ``fetch_large`` (one file by ranges), ``download_to`` (one file by ``/file``).
+- Building blocks for other front ends (fsspec, torch): ``fetch_bytes`` (many blobs as bytes,
+  one request, cache first), ``fetch_batch`` (many blobs into any sink), ``fetch_large`` (one
+  file by ranges), ``download_to`` (one file by ``/file``).
 """
 
 from .batch import BatchRefused, Blob, BlobsMissing, fetch_batch
+from .blobs import FETCH_BYTES_LIMIT, fetch_bytes
 from .cache import CACHE_ENV, ContentCache, default_cache_dir
 from .engine import BATCH_BYTES, BATCH_FILES, LARGE_FILE_BYTES, download_folder
 from .ranged import fetch_large
@@ -21,6 +23,7 @@ __all__ = [
     "BATCH_BYTES",
     "BATCH_FILES",
     "CACHE_ENV",
+    "FETCH_BYTES_LIMIT",
     "LARGE_FILE_BYTES",
     "BatchRefused",
     "Blob",
@@ -31,6 +34,7 @@ __all__ = [
     "download_folder",
     "download_to",
     "fetch_batch",
+    "fetch_bytes",
     "fetch_large",
     "iter_files",
 ]

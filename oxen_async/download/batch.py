@@ -23,13 +23,14 @@ from ..errors import (
     HTTPError,
     IntegrityError,
     NotFoundError,
+    OxenError,
     ServerError,
     TransportError,
     leaf_errors,
 )
 from .cache import ContentCache
 from .local import TempFile, copy_into_place
-from .untar import TarGzReader, UnsafeArchive
+from .untar import MemberSink, TarGzReader, UnsafeArchive
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
@@ -50,9 +51,11 @@ class Blob:
 
 
 Outcome = Callable[[Blob, BaseException | None], None]
+SinkFactory = Callable[[Blob], MemberSink]
+"""Where a blob's bytes go (called in the unpacking thread); files at its targets by default."""
 
 
-class BatchRefused(Exception):
+class BatchRefused(OxenError):
     """The server would not serve the batch (a 5xx): ``pending`` (not reported yet) is for the
     caller to fetch one by one."""
 
@@ -94,18 +97,26 @@ async def fetch_batch(
     outcome: Outcome,
     *,
     cache: ContentCache | None = None,
+    sink: SinkFactory | None = None,
 ) -> None:
     """Land ``blobs`` through ``QUERY /versions``, telling ``outcome`` about each exactly once.
 
-    Raises BlobsMissing (with nothing reported for what is left) when the server lacks some.
+    Each blob goes to ``sink(blob)`` (by default: its targets, and ``cache`` when given).
+    Raises BatchRefused / BlobsMissing (nothing reported for what is left) when the server
+    fails the batch or lacks some of it.
     """
+    if sink is None:
+
+        def sink(blob: Blob) -> MemberSink:
+            return _FanoutSink(blob, cache)
+
     pending = {blob.content_id: blob for blob in blobs}
     policy = repo.scope.session.retry
     attempt = 0
     while pending:
         attempt += 1
         try:
-            await _one_request(repo, pending, outcome, cache)
+            await _one_request(repo, pending, outcome, sink)
             return
         except TransportError as exc:
             if attempt >= policy.attempts:
@@ -132,14 +143,14 @@ def _fail_all(pending: dict[str, Blob], outcome: Outcome, exc: BaseException) ->
 
 
 async def _one_request(
-    repo: RemoteRepo, pending: dict[str, Blob], outcome: Outcome, cache: ContentCache | None
+    repo: RemoteRepo, pending: dict[str, Blob], outcome: Outcome, sink: SinkFactory
 ) -> None:
     session = repo.scope.session
     body = gzip.compress("".join(f"{h}\n" for h in pending).encode(), 6)
     done: list[tuple[str, Exception | None]] = []
     reader = TarGzReader(
         {h: b.size for h, b in pending.items()},
-        lambda h, _size: _FanoutSink(pending[h], cache),
+        lambda h, _size: sink(pending[h]),
         lambda h, error: done.append((h, error)),
     )
 
