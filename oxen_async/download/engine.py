@@ -221,7 +221,8 @@ async def download_folder(
     pinned = await pin_revision(repo, revision, remote_dir)
     report = DownloadReport(revision=pinned, remote_dir=paths.repo_path(remote_dir), local_dir=root)
     run = _Run(repo, report, concurrency, cache)
-    send, receive = anyio.create_memory_object_stream[_Job](concurrency)
+    # One job waiting at most: the workers hold the rest, so memory is ~concurrency batches.
+    send, receive = anyio.create_memory_object_stream[_Job](1)
     try:
         async with anyio.create_task_group() as tg:
             for _ in range(concurrency):
