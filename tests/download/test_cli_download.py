@@ -43,6 +43,7 @@ async def test_a_second_checkout_comes_from_the_cache(
     before = faults.stats.requests("versions_download") if faults else 0
     second = _download(oxen_repo, tmp_path / "two", cache)
     assert second["files_downloaded"] == 12 and second["ok"] is True
+    assert first["files_from_cache"] == 0 and second["files_from_cache"] == 12
     assert local_files(tmp_path / "two") == files
     if faults is not None:
         assert faults.stats.requests("versions_download") == before
