@@ -24,7 +24,7 @@ from .http import RetryPolicy, Session
 from .models import RepositoryInfo
 
 if TYPE_CHECKING:
-    from .download import DownloadReport
+    from .download import ContentCache, DownloadReport
     from .upload.report import UploadReport
 
 
@@ -148,12 +148,15 @@ class RemoteRepo:
         local_dir: str | os.PathLike[str],
         *,
         concurrency: int = 8,
+        cache: ContentCache | None = None,
     ) -> DownloadReport:
         """Mirror ``remote_dir`` at ``revision`` into ``local_dir``, skipping files already
         there with the same content id (``oxen_async.download.download_folder``)."""
         from .download import download_folder
 
-        return await download_folder(self, revision, remote_dir, local_dir, concurrency=concurrency)
+        return await download_folder(
+            self, revision, remote_dir, local_dir, concurrency=concurrency, cache=cache
+        )
 
     def iter_files(
         self,
