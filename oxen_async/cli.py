@@ -269,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_bounded(limits.concurrency, "--concurrency"),
         help=f"downloads in flight (1-{limits.MAX_CONCURRENCY}, default: 8)",
     )
+    down.add_argument(
+        "--cache",
+        action="store_true",
+        help="serve files from, and add them to, the local content cache "
+        "($OXEN_ASYNC_CACHE, else the user cache folder)",
+    )
     down.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     down.set_defaults(run=cmd_download)
 
@@ -409,6 +415,10 @@ def cmd_download(args: argparse.Namespace, state: _RunState) -> int:
     options: dict[str, Any] = {}
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
+    if args.cache:
+        from .download import ContentCache
+
+        options["cache"] = ContentCache()
 
     async def download() -> DownloadReport:
         async with _client(args) as oxen:
