@@ -15,6 +15,10 @@ class ConfigError(OxenError, ValueError):
     """Bad arguments or configuration (host, token, names, local paths)."""
 
 
+class ClientStateError(OxenError, RuntimeError):
+    """The client is used where it cannot work: not opened, closed, or on another event loop."""
+
+
 class TransportError(OxenError, ConnectionError):
     """The request never got an HTTP answer: connection refused or reset, timeout, TLS."""
 

@@ -32,6 +32,10 @@ def normalize_host(host: str) -> str:
     text = host.strip()
     if not text:
         raise HostError("empty host")
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        # urlsplit silently drops tabs and newlines (the WHATWG rule): 'exa\nmple.org' would
+        # reach example.org. A space or control character here is a quoting slip.
+        raise HostError(f"host {host!r} contains a space or control character")
     if "://" not in text:
         # oxen's config names hosts without a scheme; hub.oxen.ai is https, a local server http.
         scheme = "https" if text.split(":")[0].rstrip("/").endswith("oxen.ai") else "http"

@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .. import paths
+from .. import limits, paths
 from ..errors import ConfigError, OxenError, leaf_errors
 from ..models import MetadataEntry
 from .batch import BatchRefused, Blob, fetch_batch
@@ -214,8 +214,11 @@ async def download_folder(
     NotFoundError. Local files absent remotely are left alone. ``concurrency`` bounds the
     transfer requests in flight.
     """
-    if concurrency < 1:
-        raise ConfigError("concurrency must be at least 1")
+    limits.concurrency(concurrency)
+    # Before any request: a target under a file would otherwise fail once per file.
+    problem = paths.writable_target(os.fspath(local_dir))
+    if problem is not None:
+        raise ConfigError(f"cannot download into {os.fspath(local_dir)!r}: {problem}")
     started = time.monotonic()
     root = Path(local_dir)
     pinned = await pin_revision(repo, revision, remote_dir)

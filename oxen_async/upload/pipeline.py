@@ -82,6 +82,8 @@ async def upload_folder(
     large_file_threshold: int = LARGE_FILE,
     resume: bool = True,
     delete_missing: bool = False,
+    max_delete: int | None = None,
+    force_delete: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> UploadReport:
@@ -90,7 +92,10 @@ async def upload_folder(
     Files whose path and content are already on the branch are skipped; rerunning on an
     unchanged folder sends nothing and commits nothing. With ``delete_missing`` the same
     commit also removes files under ``dest`` that are no longer in the folder (like
-    ``rsync --delete``); without it the upload only adds and updates. After a crash, a rerun
+    ``rsync --delete``); without it the upload only adds and updates. A run that would remove
+    every file under ``dest``, or more than half once ten or more would go, is refused (nothing
+    removed, nothing committed) unless ``force_delete``; ``max_delete=N`` sets the limit
+    instead (``upload.removal_guard``). After a crash, a rerun
     reuses the workspace and skips what it had staged. Raises ConfigError (bad arguments),
     NotFoundError (no such repository), UnauthorizedError, TransportError before anything is
     sent; once sending started, failures land in the report instead.
@@ -110,6 +115,8 @@ async def upload_folder(
         delete_missing=delete_missing,
         state_dir=state_dir,
         progress=progress,
+        max_delete=max_delete,
+        force_delete=force_delete,
     )
     started = time.perf_counter()
     head = await branch_head(repo, settings.branch)
@@ -157,6 +164,8 @@ class _Upload:
                         self.workspace,
                         self.state,
                         self.counters,
+                        settings.removal_guard,
+                        f"{self.repo.full_name}@{settings.branch}:/{settings.dest}",
                     )
                 self.counters.phase("committing")
                 commit = await self._commit()

@@ -4,12 +4,13 @@ the pipeline's memory."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import config, paths
+from .. import config, limits, paths
 from ..errors import ConfigError
 from .pack import CompressMode
+from .removal_guard import RemovalGuard
 from .report import ProgressCallback
 from .state import default_state_dir
 
@@ -39,6 +40,7 @@ class UploadSettings:
     delete_missing: bool
     state_dir: Path
     on_progress: ProgressCallback | None
+    removal_guard: RemovalGuard = field(default_factory=RemovalGuard)
 
     @property
     def prefix(self) -> str:
@@ -78,17 +80,20 @@ def resolve(
     delete_missing: bool,
     state_dir: str | os.PathLike[str] | None,
     progress: ProgressCallback | None,
+    max_delete: int | None = None,
+    force_delete: bool = False,
 ) -> UploadSettings:
     """Check every argument; raise ConfigError naming the first bad one."""
     root = check_folder(absolute(Path(local_dir)))
-    if concurrency < 1 or batch_bytes < 1 or batch_files < 1:
-        raise ConfigError("concurrency, batch_bytes and batch_files must be positive")
+    limits.upload_settings(concurrency, batch_bytes, batch_files)
+    guard = RemovalGuard(max_delete=max_delete, force=force_delete)
     if large_file_threshold > LARGE_FILE:
         raise ConfigError(f"large_file_threshold cannot exceed the server's {LARGE_FILE} byte cap")
     who = author or config.resolve_author()
     if who is None:
         raise ConfigError(
-            "no commit author: pass author name and email, or set them in oxen's user_config.toml"
+            "no commit author: pass author=Author(name, email) to upload_folder, or set name and "
+            f"email in {config.config_dir() / 'user_config.toml'}"
         )
     return UploadSettings(
         root=root,
@@ -105,4 +110,5 @@ def resolve(
         delete_missing=delete_missing,
         state_dir=absolute(Path(state_dir) if state_dir else default_state_dir()),
         on_progress=progress,
+        removal_guard=guard,
     )
