@@ -30,6 +30,7 @@ from ..models import Commit
 from .batcher import Packer
 from .commit import commit_upload
 from .counters import Counters, GiveUps, build_report
+from .expiry import expire_stale_states, touch
 from .large import LargeFileStage
 from .listing import BranchListings
 from .looplag import LoopLagMonitor
@@ -121,7 +122,10 @@ async def upload_folder(
     started = time.perf_counter()
     head = await branch_head(repo, settings.branch)
     key = state_key(repo.host, repo.full_name, settings.branch, settings.dest, str(settings.root))
-    state = await anyio.to_thread.run_sync(UploadState, settings.state_dir / f"{key}.sqlite")
+    state_file = settings.state_dir / f"{key}.sqlite"
+    await anyio.to_thread.run_sync(expire_stale_states, settings.state_dir)
+    state = await anyio.to_thread.run_sync(UploadState, state_file)
+    await anyio.to_thread.run_sync(touch, state_file)
     try:
         return await _Upload(repo, settings, state, head).run(started)
     finally:

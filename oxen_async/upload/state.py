@@ -43,7 +43,14 @@ CREATE TABLE IF NOT EXISTS hashes (
 """
 
 
+STATE_DIR_ENV = "OXEN_ASYNC_STATE_DIR"
+
+
 def default_state_dir() -> Path:
+    """``$OXEN_ASYNC_STATE_DIR``, else ``$XDG_CACHE_HOME/oxen_async/uploads`` (~/.cache/...)."""
+    explicit = os.environ.get(STATE_DIR_ENV)
+    if explicit:
+        return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "oxen_async" / "uploads"
 
