@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 
-from . import config, hosts
+from . import config
 from .api._scope import RepoScope
 from .api.branches import Branches
 from .api.commits import Commits
@@ -45,11 +45,7 @@ class OxenClient:
         max_connections: int = 32,
         retry: RetryPolicy | None = None,
     ) -> None:
-        # hosts.normalize_host is the one check of a host: the caller's value as written, one
-        # from $OXEN_HOST or oxen's auth_config.toml once config has picked it.
-        resolved = hosts.normalize_host(
-            config.resolve_host(hosts.normalize_host(host) if host else None)
-        )
+        resolved = config.resolve_host(host)
         kwargs: dict[str, Any] = {}
         if timeout is not None:
             kwargs["timeout"] = timeout

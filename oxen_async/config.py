@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import hosts
 from .errors import ConfigError
 
 DEFAULT_HOST = "http://localhost:3000"
@@ -40,20 +41,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def normalize_host(host: str) -> str:
-    """``http(s)://host[:port]`` without a trailing slash; a bare ``host:port`` means http."""
-    text = host.strip().rstrip("/")
-    if not text:
-        raise ConfigError("empty host")
-    if "://" not in text:
-        # oxen's config names hosts without a scheme; hub.oxen.ai is https, a local server http.
-        scheme = "https" if text.split(":")[0].endswith("oxen.ai") else "http"
-        text = f"{scheme}://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"host must be an http(s) URL, got {host!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError("host must not carry credentials, a query or a fragment")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """``http(s)://host[:port]`` without a trailing slash (``hosts.normalize_host``, the one
+    check of a host, wherever it came from)."""
+    return hosts.normalize_host(host)
 
 
 def _host_key(host: str) -> str:
