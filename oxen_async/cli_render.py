@@ -191,10 +191,18 @@ def download_summary(report: DownloadReport, repo: str) -> list[str]:
     source = f"{repo}@{report.revision}:{report.remote_dir or '/'}"
     failed = len(report.failed)
     verb = "Downloaded" if not failed else "Downloaded with failures"
-    lines = [
-        f"{verb} {source} into {printable(str(report.local_dir))}",
+    head = f"{verb} {source} into {printable(str(report.local_dir))}"
+    if report.error:
+        head = f"Download of {source} stopped: {one_line(report.error)}"
+    files = (
         f"  files: {len(report.downloaded):,} downloaded, {len(report.skipped):,} already there, "
-        f"{failed:,} failed",
+        f"{failed:,} failed"
+    )
+    if report.files_pending:
+        files += f", {report.files_pending:,} pending (run the same command again to resume)"
+    lines = [
+        head,
+        files,
         f"  bytes: {human_bytes(report.bytes_downloaded)} in {report.seconds:.1f} s, "
         f"{rate_mb_s(report.bytes_downloaded, report.seconds):.1f} MB/s",
     ]
@@ -223,6 +231,8 @@ def download_json(report: DownloadReport) -> str:
             "downloaded": report.downloaded,
             "skipped": report.skipped,
             "failed": [{"path": p, "reason": r} for p, r in sorted(report.failed.items())],
+            "files_pending": report.files_pending,
+            "error": report.error,
             "bytes_downloaded": report.bytes_downloaded,
             "elapsed_s": round(report.seconds, 3),
         }

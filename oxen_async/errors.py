@@ -140,6 +140,13 @@ def _is_no_changes(message: str, error_type: str | None) -> bool:
     return error_type == "no_changes" or message.replace("_", "").lower() == "nochanges"
 
 
+def fatal_cause(exc: BaseException) -> str:
+    """The one line a report gives for the error that stopped a run early."""
+    if isinstance(exc, TransportError):
+        return f"the server stopped answering: {exc.message} [{exc.method} {exc.url}]"
+    return " ".join((str(exc) or type(exc).__name__).split())
+
+
 def leaf_errors(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     """The exceptions inside a (nested) exception group, in order: a task group's failure as
     the causes a caller handles, not the group."""

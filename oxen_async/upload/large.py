@@ -127,7 +127,10 @@ class LargeFileStage:
                 wait = retrier.after(exc) if is_transient(exc) else None
                 if wait is None:
                     if is_transient(exc):
+                        self.counters.not_sent(job.rel_path, f"chunked upload failed: {exc}")
+                        self.give_ups.unsent.append(repo_path)
                         self.give_ups.gave_up(exc, [])
+                        return
                     self.counters.fail(job.rel_path, f"chunked upload failed: {exc}")
                     self.give_ups.unsent.append(repo_path)
                     return

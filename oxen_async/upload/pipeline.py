@@ -25,7 +25,7 @@ import anyio.to_thread
 from anyio.abc import ObjectSendStream, TaskGroup
 
 from .. import config
-from ..errors import OxenError, leaf_errors
+from ..errors import OxenError, fatal_cause, leaf_errors
 from ..models import Commit
 from .batcher import Packer
 from .commit import commit_upload
@@ -175,7 +175,7 @@ class _Upload:
                 commit = await self._commit()
                 outer.cancel_scope.cancel()
         except* (OxenError, OSError, sqlite3.Error) as group:
-            error = "; ".join(str(e) or type(e).__name__ for e in leaf_errors(group))
+            error = "; ".join(dict.fromkeys(fatal_cause(e) for e in leaf_errors(group)))
             commit = None
         self.counters.phase("done")
         return build_report(
