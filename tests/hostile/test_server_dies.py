@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_cli import config_dir, run_cli
 
 from oxen_async import Author, OxenClient, RetryPolicy
-from oxen_async.testing.launch import LaunchedServer, start_bundled
+from oxen_async.testing.launch import LaunchedServer, find_oxen_server, start_bundled, start_real
 from oxen_async.upload.report import UploadProgress
 
 from ._proxy import TripwireProxy
@@ -35,6 +36,14 @@ def _tree(root: Path) -> dict[str, bytes]:
     return files
 
 
+def _starter(kind: str) -> Callable[[Path], LaunchedServer]:
+    if kind == "bundled":
+        return start_bundled
+    if find_oxen_server(unpack=True) is None:
+        pytest.skip("no real oxen-server binary on this machine")
+    return start_real
+
+
 def _port(server: LaunchedServer) -> int:
     return int(server.url.rsplit(":", 1)[1])
 
@@ -44,9 +53,13 @@ def _assert_no_traceback(err: str) -> None:
         assert marker not in err, err
 
 
-async def test_server_killed_mid_upload_then_mid_download(config_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["bundled", "real"])
+async def test_server_killed_mid_upload_then_mid_download(
+    config_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    start = _starter(kind)
     data = tmp_path / "server-data"
-    server = await asyncio.to_thread(start_bundled, data)
+    server = await asyncio.to_thread(start, data)
     try:
         async with OxenClient(server.url) as oxen:
             await oxen.repos.create("faults", "dies")
@@ -70,7 +83,7 @@ async def test_server_killed_mid_upload_then_mid_download(config_dir: Path, tmp_
             assert "the server stopped answering" in first
             assert "pending (run the same command again to resume)" in files_line
 
-            server = await asyncio.to_thread(start_bundled, data)  # same data, back up
+            server = await asyncio.to_thread(start, data)  # same data, back up
             proxy.disarm(_port(server))
             resumed = await run_cli(*up, "--json", config_dir=config_dir, timeout=240)
             assert resumed.code == 0, resumed
@@ -84,7 +97,7 @@ async def test_server_killed_mid_upload_then_mid_download(config_dir: Path, tmp_
             # --- download: killed after a third of the bytes came down ------------------------
             server.process.kill()
             server.process.wait()
-            server = await asyncio.to_thread(start_bundled, data)
+            server = await asyncio.to_thread(start, data)
             proxy.upstream_port = _port(server)
             proxy.limit, proxy.counted, proxy.fired = total // 3, 0, False
             proxy.watch_upstream = False
@@ -102,7 +115,7 @@ async def test_server_killed_mid_upload_then_mid_download(config_dir: Path, tmp_
             assert "pending (run the same command again to resume)" in files_line
             assert "Failed files" not in cut.out  # one cause, not one line per file
 
-            server = await asyncio.to_thread(start_bundled, data)
+            server = await asyncio.to_thread(start, data)
             proxy.disarm(_port(server))
             again = await run_cli(*down, "--json", config_dir=config_dir, timeout=240)
             assert again.code == 0, again
