@@ -16,7 +16,7 @@ from .api.branches import Branches
 from .api.commits import Commits
 from .api.dirs import Dirs
 from .api.files import Files
-from .api.repos import Repositories
+from .api.repos import Repositories, check_namespace
 from .api.versions import Versions
 from .api.workspaces import Workspaces
 from .errors import ConfigError
@@ -95,6 +95,7 @@ class RemoteRepo:
 
         for part in (namespace, name):
             paths.segment(part)  # validates: one plain path segment each
+        check_namespace(namespace)
         self.scope = RepoScope(session, namespace, name)
         self.branches = Branches(self.scope)
         self.commits = Commits(self.scope)

@@ -138,6 +138,8 @@ class DirListing(Page, kw_only=True):
 
 class CommitPage(Page, kw_only=True):
     commits: list[Commit] = []
+    has_more: bool | None = None
+    """0.65 path history pages by this alone (no ``total_pages``); None where not sent."""
 
 
 class Workspace(Model, kw_only=True):

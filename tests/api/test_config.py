@@ -92,8 +92,9 @@ async def test_a_token_for_another_host_is_not_used(
             await oxen.repos.get(oxen_repo.namespace, oxen_repo.name)
 
 
-def test_default_host_without_any_configuration(config_dir: Path) -> None:
-    assert OxenClient().host == "http://localhost:3000"
+def test_default_host_without_any_configuration_is_the_hub(config_dir: Path) -> None:
+    # As the official client: no argument, no $OXEN_HOST, no default_host -> the hub.
+    assert OxenClient().host == "https://hub.oxen.ai"
     assert not OxenClient().session.has_token
 
 
