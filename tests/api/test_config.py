@@ -98,6 +98,14 @@ def test_default_host_without_any_configuration_is_the_hub(config_dir: Path) -> 
     assert not OxenClient().session.has_token
 
 
+def test_the_hub_default_takes_the_hubs_token_from_auth_config(config_dir: Path) -> None:
+    _auth_config(config_dir, None, {"localhost:3000": "other", "hub.oxen.ai": "hub-token"})
+    client = OxenClient()
+    assert client.host == "https://hub.oxen.ai"
+    assert client.session.has_token
+    assert "hub-token" not in repr(client)
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
