@@ -234,8 +234,9 @@ class _PartsSender:
                     completed = await self._uploads.put_part(start.upload_id, number, data)
                 except NotFoundError:
                     self.log.append(RequestRecord("part", "gone", number, length))
-                    outcome = "gone"
-                    tg.cancel_scope.cancel()
+                    if outcome != "completed":  # else: a resend that arrived after the end
+                        outcome = "gone"
+                        tg.cancel_scope.cancel()
                     return
                 self.bytes_sent += length
                 self.log.append(
