@@ -52,6 +52,7 @@ async def proxy(
     upstream: str,
     *,
     hide_parts: bool = False,
+    hidden_status: int = 404,
     version: str | None = None,
     part_latency: float = 0.0,
 ) -> AsyncIterator[tuple[str, ProxyLog]]:
@@ -67,6 +68,9 @@ async def proxy(
                 {"status": "success", "status_message": "resource_found", "oxen_version": version}
             )
         if hide_parts and PARTS_ROUTE.search(path):
+            if hidden_status == 405:
+                # 0.53.4 routes GET /versions/{resource:.*}: another method there is 405.
+                return web.Response(status=405)
             # What oxen-server 0.65.2 answers for a path it does not route (observed).
             return web.json_response(
                 {"status": "error", "status_message": "resource_not_found"}, status=404

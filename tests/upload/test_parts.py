@@ -147,9 +147,12 @@ async def test_parts_overlap_within_the_limit(
     assert await parts_repo.versions.exists(content_id)
 
 
-@pytest.mark.parametrize("claimed", ["0.65.2", None, "0.53.4"])
+@pytest.mark.parametrize(
+    ("claimed", "hidden_status"),
+    [("0.65.2", 404), (None, 404), (None, 405), ("0.53.4", 404)],
+)
 async def test_legacy_chunks_where_the_server_lacks_the_parts_route(
-    oxen_repo: RepoHandle, tmp_path: Path, claimed: str | None
+    oxen_repo: RepoHandle, tmp_path: Path, claimed: str | None, hidden_status: int
 ) -> None:
     """A server without the route (played by a proxy that answers it as unrouted): one begin
     shows it when the server claims >= 0.54 or names no version, none when it says older; the
@@ -158,7 +161,9 @@ async def test_legacy_chunks_where_the_server_lacks_the_parts_route(
     second, data2, id2 = _big_file(tmp_path, 10 * MiB + 5, "two.bin")
     version = claimed if claimed is not None else "not a version"
     async with (
-        proxy(oxen_repo.server.url, hide_parts=True, version=version) as (url, log),
+        proxy(
+            oxen_repo.server.url, hide_parts=True, hidden_status=hidden_status, version=version
+        ) as (url, log),
         OxenClient(url, token=oxen_repo.server.token, retry=FAST_RETRY) as oxen,
     ):
         repo = oxen.repo(oxen_repo.namespace, oxen_repo.name)
