@@ -66,7 +66,7 @@ class UploadNotCompleted(OxenError):
     """Every begin was followed by parts, and none of them completed the file."""
 
 
-async def send_large_file(
+async def send_by_server_route(
     versions: Versions,
     uploads: Uploads,
     local_path: str | os.PathLike[str],

@@ -21,7 +21,7 @@ from oxen_async.testing import RepoHandle, ServerHandle
 from oxen_async.upload.parts import (
     LargeFileResult,
     RequestRecord,
-    send_large_file,
+    send_by_server_route,
     upload_in_parts,
 )
 
@@ -64,7 +64,7 @@ def _big_file(tmp_path: Path, size: int, name: str = "big.bin") -> tuple[Path, b
 async def _send(
     repo: RemoteRepo, path: Path, content_id: str, size: int, workspace_id: str, repo_path: str
 ) -> LargeFileResult:
-    return await send_large_file(
+    return await send_by_server_route(
         repo.versions,
         Uploads(repo.scope),
         path,
