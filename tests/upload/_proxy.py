@@ -55,6 +55,7 @@ async def proxy(
     hidden_status: int = 404,
     version: str | None = None,
     part_latency: float = 0.0,
+    hide_completion: bool = False,
 ) -> AsyncIterator[tuple[str, ProxyLog]]:
     """Serve on 127.0.0.1 (a free port) until the block ends; yields (url, log)."""
     log = ProxyLog()
@@ -89,6 +90,9 @@ async def proxy(
                 request.method, url, headers=headers, data=body, allow_redirects=False
             ) as answer:
                 payload = await answer.read()
+                if is_part and hide_completion:
+                    # The file completed, but this client is never told so.
+                    payload = payload.replace(b'"completed":true', b'"completed":false')
                 out = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
                 return web.Response(status=answer.status, body=payload, headers=out)
         finally:

@@ -147,6 +147,24 @@ async def test_parts_overlap_within_the_limit(
     assert await parts_repo.versions.exists(content_id)
 
 
+async def test_parts_that_never_report_completion_are_verified_by_beginning_again(
+    parts_repo: RemoteRepo, oxen_repo: RepoHandle, tmp_path: Path
+) -> None:
+    path, data, content_id = _big_file(tmp_path, 10 * MiB + 13)
+    async with (
+        proxy(oxen_repo.server.url, hide_completion=True) as (url, log),
+        OxenClient(url, token=oxen_repo.server.token) as oxen,
+    ):
+        repo = oxen.repo(oxen_repo.namespace, oxen_repo.name)
+        result = await upload_in_parts(
+            Uploads(repo.scope), path, content_id, len(data), repo_path="x.bin"
+        )
+    assert [p.outcome for p in _parts(result.requests)] == ["stored"] * log.count("PUT parts")
+    assert result.requests[-1] == RequestRecord("begin", "already_stored")
+    assert (result.begins, log.count("POST begin")) == (2, 2)
+    assert result.bytes_sent == len(data) and not result.already_stored
+
+
 @pytest.mark.parametrize(
     ("claimed", "hidden_status"),
     [("0.65.2", 404), (None, 404), (None, 405), ("0.53.4", 404)],
