@@ -17,6 +17,7 @@ from .api.commits import Commits
 from .api.dirs import Dirs
 from .api.files import Files
 from .api.repos import Repositories, check_namespace
+from .api.uploads import Uploads
 from .api.versions import Versions
 from .api.workspaces import Workspaces
 from .errors import ConfigError
@@ -104,6 +105,7 @@ class RemoteRepo:
         self.files = Files(self.scope)
         self.workspaces = Workspaces(self.scope)
         self.versions = Versions(self.scope)
+        self.uploads = Uploads(self.scope)
 
     @property
     def namespace(self) -> str:

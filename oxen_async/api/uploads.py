@@ -24,6 +24,7 @@ import anyio
 
 from .. import paths
 from ..errors import HTTPError, NotFoundError
+from ..http.session import Session
 from ..models import (
     BeginUpload,
     PartStored,
@@ -31,7 +32,6 @@ from ..models import (
     UploadDestination,
     UploadStart,
 )
-from ..session import Session
 from ._scope import RepoScope
 
 # The first release that routes /versions/uploads.

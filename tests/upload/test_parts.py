@@ -266,3 +266,37 @@ async def test_a_lost_answer_to_the_last_part_is_recovered_by_beginning_again(
     assert (gone.kind, gone.outcome, gone.part) == ("part", "gone", last)
     assert begun == RequestRecord("begin", "already_stored")
     assert result.begins == 2 and not result.already_stored
+
+
+# --- through the uploader ---------------------------------------------------------------------
+
+
+async def test_the_uploader_sends_large_files_by_the_servers_route_and_counts_already_stored(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await repo.files.upload("main", "", {"README.md": b"# seed\n"}, author=AUTHOR)
+    expected = UploadRoute.PARTS if await _has_parts_route(repo) else UploadRoute.LEGACY
+    src = tmp_path / "src"
+    src.mkdir()
+    big = os.urandom(10 * MiB + 21)
+    (src / "big.bin").write_bytes(big)
+    (src / "small.txt").write_bytes(b"small\n")
+    first = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    assert first.ok and first.status == "committed", first.failed
+    assert (first.large_files, first.large_already_stored) == (1, 0)
+    assert first.wire_bytes >= len(big)
+    assert route_choice(repo.scope.session).decided is expected
+
+    # The same content under a new name: the server holds it, one small request stages it.
+    (src / "copy").mkdir()
+    (src / "copy" / "big-again.bin").write_bytes(big)
+    second = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
+    assert second.ok and second.status == "committed", second.failed
+    assert second.files_uploaded == 1 and second.large_files == 1
+    if expected is UploadRoute.PARTS:
+        assert second.large_already_stored == 1
+        assert second.wire_bytes < 64 * 1024  # no part went
+    else:
+        assert second.large_already_stored == 0  # the legacy route cannot tell
+    assert await repo.files.download("main", "copy/big-again.bin") == big
+    assert (await repo.dirs.meta("main", "big.bin")).hash == hash_bytes(big)
