@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote = _Parser(add_help=False)
     remote.add_argument(
         "--host",
-        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, http://localhost:3000)",
+        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, https://hub.oxen.ai)",
     )
     remote.add_argument(
         "--token",
