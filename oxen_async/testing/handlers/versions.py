@@ -21,6 +21,7 @@ from oxen_async.testing.context import RequestContext
 from oxen_async.testing.faults import CORRUPT_TABLE, FaultController
 from oxen_async.testing.handlers.files import send_blob
 from oxen_async.testing.multipart import MultipartError, boundary_from, parse_multipart
+from oxen_async.testing.paths import InvalidPath, normalize_relative_path
 from oxen_async.testing.resources import resolve
 from oxen_async.testing.storage import Repository
 from oxen_async.testing.workspaces import Workspace
@@ -148,6 +149,10 @@ async def complete(ctx: RequestContext) -> web.StreamResponse:
     else:
         raise wire.bad_request("Missing both num_chunks and upload_results in request")
     stage_path = f"{file.dst_dir}/{file.file_name}" if file.dst_dir else file.file_name
+    try:  # 0.65: refused before the chunks are joined
+        normalize_relative_path(stage_path, "destination path", allow_empty=False)
+    except InvalidPath as error:
+        raise wire.bad_request(str(error)) from None
     try:
         meta = await ctx.offload(repo.versions.complete, version_id, expected, stage_path)
     except ValueError as error:
@@ -158,11 +163,11 @@ async def complete(ctx: RequestContext) -> web.StreamResponse:
         workspace = repo.workspaces.find(request.workspace_id)
         if workspace is None or workspace.deleted:
             raise wire.plain_error(404, f"Workspace not found: {request.workspace_id}")
-        await ctx.offload(_stage_completed, repo, workspace, stage_path.strip("/"), meta)
+        await ctx.offload(stage_completed, repo, workspace, stage_path.strip("/"), meta)
     return wire.ok("resource_found")
 
 
-def _stage_completed(repo: Repository, workspace: Workspace, path: str, meta: Any) -> None:
+def stage_completed(repo: Repository, workspace: Workspace, path: str, meta: Any) -> None:
     base = repo.get_commit(workspace.commit_id)
     if base is not None:
         current = repo.lookup(base, path)
