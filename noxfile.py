@@ -4,7 +4,7 @@
     python3 -m nox -s demo        # the bulk upload end to end against the bundled server
     python3 -m nox -s tests       # the test suite (what CI runs)
     python3 -m nox -s lint typecheck bench
-    python3 -m nox -s oxen-server tests-real   # build the real server, run the suite on it
+    python3 -m nox -s oxen-server tests-real   # build the real server (0.65.2), run the suite on it
 
 Sessions use the Python that runs nox (3.11+), so a machine with one Python and pip is enough.
 """
@@ -90,22 +90,38 @@ def demo(session: nox.Session) -> None:
 
 
 # --- the real oxen-server ----------------------------------------------------------------------
-JUNIT_REAL = ROOT / ".nox" / "junit-tests-real.xml"
+REAL_VERSIONS = ("0.65.2", "0.53.4")
+
+
+def junit_real(version: str) -> Path:
+    return ROOT / ".nox" / f"junit-tests-real-{version}.xml"
 
 
 @nox.session(name="oxen-server", venv_backend="none")
 def oxen_server(session: nox.Session) -> None:
-    """Build and install the real oxen-server 0.53.4 with cargo (idempotent: an installed binary
-    of that version is reused). Long on 2 cores: start it early."""
-    session.run("bash", str(ROOT / ".ci" / "build-oxen-server"), external=True)
+    """Build and install a real oxen-server with cargo into its own prefix (default 0.65.2;
+    ``-- 0.53.4`` for the older line). Idempotent. Long on 2 cores: start it early."""
+    version = session.posargs[0] if session.posargs else REAL_VERSIONS[0]
+    session.run("bash", str(ROOT / ".ci" / "build-oxen-server"), version, external=True)
 
 
 @nox.session(name="tests-real")
 def tests_real(session: nox.Session) -> None:
-    """The same suite against a real oxen-server 0.53.4 (fake_only tests are skipped)."""
+    """The same suite against a real oxen-server (fake_only tests are skipped): the newest
+    installed, or the version in $OXEN_ASYNC_REAL_VERSION."""
+    import os
+
     session.install(".[test]")
-    JUNIT_REAL.unlink(missing_ok=True)
-    session.run(*PYTEST, "--oxen-server=real", f"--junitxml={JUNIT_REAL}", *session.posargs)
+    version = os.environ.get("OXEN_ASYNC_REAL_VERSION", REAL_VERSIONS[0])
+    report = junit_real(version)
+    report.unlink(missing_ok=True)
+    session.run(
+        *PYTEST,
+        "--oxen-server=real",
+        f"--oxen-server-version={version}",
+        f"--junitxml={report}",
+        *session.posargs,
+    )
 
 
 # --- the race: our uploader vs the official client vs the wire limit -----------------------------

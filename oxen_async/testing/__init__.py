@@ -5,12 +5,44 @@ Importable without pytest. Main entry points:
 - ``OxenTestServer``: the server object (``start()``/``stop()`` in a thread, ``faults``, ``stats``);
 - ``serve`` / ``run_server``: run it as a process (``python -m oxen_async.testing``);
 - ``ServerHandle`` / ``start_fake_server``: what the ``oxen_server`` fixture yields.
+
+Names load on first use: the pytest plugin lives in this package, and a project that installs
+us must not pay for aiohttp.web in every pytest run until it uses a fixture.
 """
 
-from oxen_async.testing.faults import FaultController, FaultRule
-from oxen_async.testing.handle import RepoHandle, ServerHandle, start_fake_server
-from oxen_async.testing.server import OxenTestServer, run_server, serve
-from oxen_async.testing.stats import RequestStats, RouteStats
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from oxen_async.testing.faults import FaultController, FaultRule
+    from oxen_async.testing.handle import RepoHandle, ServerHandle, start_fake_server
+    from oxen_async.testing.server import OxenTestServer, run_server, serve
+    from oxen_async.testing.stats import RequestStats, RouteStats
+
+_EXPORTS = {
+    "FaultController": "oxen_async.testing.faults",
+    "FaultRule": "oxen_async.testing.faults",
+    "OxenTestServer": "oxen_async.testing.server",
+    "RepoHandle": "oxen_async.testing.handle",
+    "RequestStats": "oxen_async.testing.stats",
+    "RouteStats": "oxen_async.testing.stats",
+    "ServerHandle": "oxen_async.testing.handle",
+    "run_server": "oxen_async.testing.server",
+    "serve": "oxen_async.testing.server",
+    "start_fake_server": "oxen_async.testing.handle",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'oxen_async.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FaultController",

@@ -29,6 +29,7 @@ class ServerHandle:
     is_real: bool
     data_dir: Path | None
     stop: Callable[[], None] = field(repr=False)
+    version: str | None = None  # a real server's version; None for the bundled one
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
