@@ -23,6 +23,11 @@ def normalize_staging_path(directory: str, filename: str) -> str:
         raise InvalidPath(f"{prefix}: path cannot contain parent directory references (..)")
     if not parts:
         raise InvalidPath(f"{prefix}: path is empty")
+    if any(_is_oxen_dir_name(part) for part in parts):  # new in 0.65.2
+        joined = "/".join(parts)
+        raise InvalidPath(
+            f"{prefix}: {joined} is outside the working tree: it is inside a .oxen directory"
+        )
     return "/".join(parts)
 
 

@@ -35,6 +35,15 @@ async def test_file_routes_refuse_dotdot_and_dot_oxen(wire: Wire) -> None:
     family_c(await wire.get("/file/main/.oxenrc"), 404, "resource_not_found")
 
 
+async def test_staging_into_dot_oxen_is_refused(wire: Wire) -> None:
+    await wire.workspace("w")
+    reply = await wire.stage("w", {"e.txt": b"e"}, ".oxen")
+    assert family_c(reply, 400, "bad_request")["detail"] == (
+        'Invalid staging path (directory ".oxen", file "e.txt"): .oxen/e.txt is outside the '
+        "working tree: it is inside a .oxen directory"
+    )
+
+
 async def test_legacy_chunk_completion_refuses_dotdot(wire: Wire) -> None:
     await wire.workspace("w")
     data = b"chunk" * 50
