@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument(
         "--host",
         type=host_url,
-        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, http://localhost:3000)",
+        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, https://hub.oxen.ai)",
     )
     remote.add_argument(
         "--token",
