@@ -28,7 +28,7 @@ from .. import config
 from ..errors import OxenError, leaf_errors
 from ..models import Commit
 from .batcher import Packer
-from .commit import commit_upload
+from .commit import commit_upload, unstage
 from .counters import Counters, GiveUps, build_report
 from .large import LargeFileStage
 from .listing import BranchListings
@@ -45,6 +45,7 @@ from .settings import (
     DEFAULT_CONCURRENCY,
     LARGE_FILE,
     MiB,
+    Shard,
     UploadSettings,
     resolve,
 )
@@ -111,12 +112,26 @@ async def upload_folder(
         state_dir=state_dir,
         progress=progress,
     )
+    report, _ = await run_upload(repo, settings)
+    return report
+
+
+async def run_upload(
+    repo: UploadTarget, settings: UploadSettings
+) -> tuple[UploadReport, list[tuple[str, str]]]:
+    """Run a checked upload: its report, and for an upload into a caller-named workspace (which
+    never merges) the (repo path, content id) of every file staged, by path."""
     started = time.perf_counter()
     head = await branch_head(repo, settings.branch)
-    key = state_key(repo.host, repo.full_name, settings.branch, settings.dest, str(settings.root))
+    target = settings.dest
+    if settings.workspace_id is not None:  # one state per shard: shards run side by side
+        shard = settings.shard or Shard(0, 1)
+        target += f"\0{settings.workspace_id}\0{shard.index}/{shard.count}"
+    key = state_key(repo.host, repo.full_name, settings.branch, target, str(settings.root))
     state = await anyio.to_thread.run_sync(UploadState, settings.state_dir / f"{key}.sqlite")
     try:
-        return await _Upload(repo, settings, state, head).run(started)
+        upload = _Upload(repo, settings, state, head)
+        return await upload.run(started), upload.staged
     finally:
         with anyio.CancelScope(shield=True):  # a cancelled caller must not keep the lock
             await anyio.to_thread.run_sync(state.close)
@@ -135,7 +150,10 @@ class _Upload:
         self.counters = Counters(settings.on_progress)
         self.give_ups = GiveUps()
         self.lag = LoopLagMonitor()
-        self.workspace = UploadWorkspace(repo, state, settings.branch, head)
+        self.workspace = UploadWorkspace(
+            repo, state, settings.branch, head, named=settings.workspace_id
+        )
+        self.staged: list[tuple[str, str]] = []  # filled when the caller merges (a shard)
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
         self._workspace_asked = False
 
@@ -148,6 +166,10 @@ class _Upload:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self.lag.run)
                 await self._pipeline()
+                if not settings.merges:
+                    await self._leave_staged()
+                    outer.cancel_scope.cancel()
+                    return self._report(None, None, started)
                 if settings.delete_missing:
                     await stage_removals(
                         self.repo,
@@ -164,17 +186,28 @@ class _Upload:
         except* (OxenError, OSError, sqlite3.Error) as group:
             error = "; ".join(str(e) or type(e).__name__ for e in leaf_errors(group))
             commit = None
+        return self._report(commit, error, started)
+
+    def _report(self, commit: Commit | None, error: str | None, started: float) -> UploadReport:
         self.counters.phase("done")
         return build_report(
             self.counters,
             self.lag,
             repo=self.repo.full_name,
-            branch=settings.branch,
-            dest=settings.dest,
+            branch=self.settings.branch,
+            dest=self.settings.dest,
             commit=commit,
             error=error,
             elapsed_s=time.perf_counter() - started,
         )
+
+    async def _leave_staged(self) -> None:
+        """A shard's end: what failed is unstaged (a request given up may have staged it
+        anyway), the rest stays in the workspace for the caller to check and merge."""
+        await unstage(self.repo, self.workspace.named or "", self.give_ups.unsent)
+        staged = await anyio.to_thread.run_sync(self.state.staged_files)
+        prefix = self.settings.prefix
+        self.staged = [(prefix + rel, digest) for rel, digest in staged]
 
     async def _pipeline(self) -> None:
         s = self.settings
@@ -248,11 +281,17 @@ class _Upload:
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
         # The state folder may sit inside the uploaded folder: never upload our own database.
         walker = scan(str(self.settings.root), frozenset({str(self.settings.state_dir)}))
+        shard = self.settings.shard
         async with out:
             while True:
                 piece = await anyio.to_thread.run_sync(next, walker, None)
                 if piece is None:
                     break
+                if shard is not None:  # a shard uploads only its own share of each piece
+                    items = [item for item in piece[1] if shard.holds(item.rel_path)]
+                    if not items:
+                        continue
+                    piece = (piece[0], items)
                 await out.send(piece)
         self.counters.progress.scan_done = True
         self.counters.emit()

@@ -152,6 +152,12 @@ class UploadState:
             )
         return dict(rows)
 
+    def staged_files(self) -> list[tuple[str, str]]:
+        """(path, content id) of every file this run staged or confirmed, by path."""
+        query = "SELECT path, hash FROM staged WHERE seen=1 AND hash != ? ORDER BY path"
+        with self._lock:
+            return [(row[0], row[1]) for row in self._db.execute(query, (REMOVED,))]
+
     def record_staged(self, items: Iterable[tuple[str, str]]) -> None:
         rows = list(items)
         if rows:
