@@ -42,9 +42,12 @@ async def _stage_all(repo_url: str, headers: dict[str, str], ws: str, writer: in
     async with aiohttp.ClientSession(headers=headers) as session:
 
         async def post(chunk: dict[str, bytes]) -> list[str]:
-            async with gate, session.post(
-                f"{repo_url}/workspaces/{ws}/files/", data=files_form(chunk)
-            ) as response:
+            async with (
+                gate,
+                session.post(
+                    f"{repo_url}/workspaces/{ws}/files/", data=files_form(chunk)
+                ) as response,
+            ):
                 body = await response.json()
                 assert response.status == 200, body
                 paths: list[str] = body["paths"]
