@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
@@ -112,15 +113,22 @@ async def upload_folder(
         state_dir=state_dir,
         progress=progress,
     )
-    report, _ = await run_upload(repo, settings)
-    return report
+    return (await run_upload(repo, settings)).report
 
 
-async def run_upload(
-    repo: UploadTarget, settings: UploadSettings
-) -> tuple[UploadReport, list[tuple[str, str]]]:
-    """Run a checked upload: its report, and for an upload into a caller-named workspace (which
-    never merges) the (repo path, content id) of every file staged, by path."""
+@dataclass(frozen=True)
+class UploadOutcome:
+    """A run's report; for an upload into a caller-named workspace (which never merges) also
+    the (repo path, content id) of every file staged, by path, and whether it picked up what
+    an earlier run of the same shard had staged."""
+
+    report: UploadReport
+    staged: list[tuple[str, str]]
+    resumed: bool
+
+
+async def run_upload(repo: UploadTarget, settings: UploadSettings) -> UploadOutcome:
+    """Run a checked upload (``resolve``'s settings)."""
     started = time.perf_counter()
     head = await branch_head(repo, settings.branch)
     target = settings.dest
@@ -131,7 +139,8 @@ async def run_upload(
     state = await anyio.to_thread.run_sync(UploadState, settings.state_dir / f"{key}.sqlite")
     try:
         upload = _Upload(repo, settings, state, head)
-        return await upload.run(started), upload.staged
+        report = await upload.run(started)
+        return UploadOutcome(report, upload.staged, upload.workspace.resumed)
     finally:
         with anyio.CancelScope(shield=True):  # a cancelled caller must not keep the lock
             await anyio.to_thread.run_sync(state.close)

@@ -1,0 +1,123 @@
+"""Shards into one workspace, checked and merged once by the driver (no Dask: the shards run
+side by side in this process; tests/dask/test_ingest.py runs them on Dask workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from oxen_async import RemoteRepo
+from oxen_async.hashing import hash_bytes
+from oxen_async.upload.settings import Shard
+from oxen_async.upload.shards import (
+    ShardMismatchError,
+    ShardReport,
+    merge_shards,
+    open_shared_workspace,
+    stage_shard,
+)
+
+from ._tree import AUTHOR, commit_count, many_files, tree_ids, write_tree
+
+SHARDS = 3
+
+
+async def _seed(repo: RemoteRepo, tmp_path: Path) -> None:
+    seed = tmp_path / "seed"
+    write_tree(seed, {"seed.txt": b"seed"})
+    assert (await repo.upload_folder(seed, author=AUTHOR, state_dir=tmp_path / "s0")).ok
+
+
+async def _stage_all(
+    repo: RemoteRepo, root: Path, ws: str, state_dir: Path, dest: str = ""
+) -> list[ShardReport]:
+    reports: list[ShardReport] = []
+
+    async def one(index: int) -> None:
+        reports.append(
+            await stage_shard(
+                repo,
+                root,
+                workspace_id=ws,
+                shard=Shard(index, SHARDS),
+                branch="main",
+                dest=dest,
+                author=AUTHOR,
+                state_dir=state_dir,
+            )
+        )
+
+    async with anyio.create_task_group() as tg:
+        for index in range(SHARDS):
+            tg.start_soon(one, index)
+    return sorted(reports, key=lambda r: r.shard)
+
+
+async def test_shards_stage_side_by_side_and_merge_once(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await _seed(repo, tmp_path)
+    files = many_files(300)
+    write_tree(tmp_path / "src", files)
+    ws = await open_shared_workspace(repo, "main")
+    reports = await _stage_all(repo, tmp_path / "src", ws, state_dir, dest="data")
+    # Each file belongs to exactly one shard, and every shard staged only its own.
+    staged = [f.path for r in reports for f in r.staged]
+    assert sorted(staged) == sorted(f"data/{p}" for p in files)
+    assert all(r.report.commit_id is None and not r.resumed for r in reports)
+    assert all(r.report.files_uploaded == len(r.staged) > 0 for r in reports)
+    before = await commit_count(repo)
+    commit = await merge_shards(repo, ws, "main", reports, message="sharded", author=AUTHOR)
+    assert commit is not None
+    assert await commit_count(repo) == before + 1
+    ids = await tree_ids(repo, commit.id)
+    assert ids == {"seed.txt": hash_bytes(b"seed")} | {
+        f"data/{p}": hash_bytes(data) for p, data in files.items()
+    }
+
+
+async def test_a_rerun_shard_resends_nothing_it_staged(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await _seed(repo, tmp_path)
+    files = many_files(120)
+    write_tree(tmp_path / "src", files)
+    ws = await open_shared_workspace(repo, "main")
+    first = await _stage_all(repo, tmp_path / "src", ws, state_dir)
+    again = await _stage_all(repo, tmp_path / "src", ws, state_dir)
+    for before, after in zip(first, again, strict=True):
+        assert after.resumed
+        assert after.report.files_uploaded == 0
+        assert after.report.files_resumed == len(before.staged)
+        assert after.staged == before.staged
+    commit = await merge_shards(repo, ws, "main", again, message="rerun", author=AUTHOR)
+    assert commit is not None
+    assert len(await tree_ids(repo, commit.id)) == len(files) + 1
+
+
+async def test_a_path_no_shard_reported_refuses_the_merge(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await _seed(repo, tmp_path)
+    write_tree(tmp_path / "src", many_files(60))
+    ws = await open_shared_workspace(repo, "main")
+    reports = await _stage_all(repo, tmp_path / "src", ws, state_dir)
+    # A shard whose report was lost: its files are staged, the union misses them.
+    lost = reports[0]
+    head = (await repo.branches.get("main")).commit_id
+    with pytest.raises(
+        ShardMismatchError,
+        match=f"0 reported but not staged.*{len(lost.staged)} staged but not reported",
+    ):
+        await merge_shards(repo, ws, "main", reports[1:], message="partial", author=AUTHOR)
+    assert (await repo.branches.get("main")).commit_id == head  # nothing merged
+    # A report naming a file the workspace never got: refused too.
+    ghost = ShardReport(shard=9, shards=9, source="x", report=lost.report, staged=[*lost.staged])
+    ghost.staged.append(type(lost.staged[0])("never/sent.txt", "0" * 32))
+    with pytest.raises(
+        ShardMismatchError, match=r"1 reported but not staged \(e.g. \['never/sent.txt'\]\)"
+    ):
+        await merge_shards(repo, ws, "main", [*reports, ghost], message="ghost", author=AUTHOR)
+    assert (await repo.branches.get("main")).commit_id == head
