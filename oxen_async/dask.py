@@ -27,7 +27,13 @@ import msgspec
 from . import config, paths
 from .errors import ConfigError, OxenError
 from .upload.report import UploadReport
-from .upload.settings import DEFAULT_CONCURRENCY, Shard, absolute, check_folder
+from .upload.settings import (
+    DEFAULT_BATCH_FILES,
+    DEFAULT_CONCURRENCY,
+    Shard,
+    absolute,
+    check_folder,
+)
 from .upload.shards import (
     ShardReport,
     combine,
@@ -67,6 +73,7 @@ class ShardTask:
     author_name: str
     author_email: str
     concurrency: int
+    batch_files: int
     state_dir: str | None
     token: str | None = field(default=None, repr=False)
 
@@ -94,6 +101,7 @@ async def _stage(task: ShardTask) -> ShardReport:
             dest=task.dest,
             author=config.Author(task.author_name, task.author_email),
             concurrency=task.concurrency,
+            batch_files=task.batch_files,
             state_dir=task.state_dir,
         )
 
@@ -130,7 +138,7 @@ def connect(address: str | None) -> Iterator[Client]:
             count = int(text)
         with (
             LocalCluster(
-                n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster,
             Client(cluster) as client,
         ):
@@ -157,6 +165,7 @@ def ingest(
     shards: int | None = None,
     retries: int = 2,
     concurrency: int = DEFAULT_CONCURRENCY,
+    batch_files: int = DEFAULT_BATCH_FILES,
     state_dir: str | os.PathLike[str] | None = None,
 ) -> UploadReport:
     """Upload ``sources`` (a folder, or folders, or (folder, repo folder) pairs) to ``repo``
@@ -172,37 +181,47 @@ def ingest(
     who = author or config.resolve_author()
     if who is None:
         raise ConfigError("no commit author: pass author, or set it in oxen's user_config.toml")
-    if shards is not None and shards < 1:
-        raise ConfigError("shards must be positive")
     resolved = config.resolve_host(host)
-    job = _Job(resolved, config.resolve_token(token, resolved), repo, branch, who)
-    started = time.perf_counter()
+    if (shards is not None and shards < 1) or concurrency < 1 or batch_files < 1:
+        raise ConfigError("shards, concurrency and batch_files must be positive")
+    job = _Job(
+        host=resolved,
+        token=config.resolve_token(token, resolved),
+        repo=repo,
+        branch=branch,
+        author=who,
+        shards=shards,
+        retries=retries,
+        concurrency=concurrency,
+        batch_files=batch_files,
+        state_dir=str(state_dir) if state_dir is not None else None,
+    )
     if client is None:
         with connect(None) as local:
-            return job.run(local, pairs, shards, retries, concurrency, state_dir, message, started)
-    return job.run(client, pairs, shards, retries, concurrency, state_dir, message, started)
+            return job.run(local, pairs, message)
+    return job.run(client, pairs, message)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Job:
+    """One ingestion's checked arguments, and its run on the driver."""
+
     host: str
     token: str | None = field(repr=False)
     repo: str
     branch: str
     author: config.Author
+    shards: int | None
+    retries: int
+    concurrency: int
+    batch_files: int
+    state_dir: str | None
 
     def run(
-        self,
-        client: Client,
-        pairs: list[tuple[str, str]],
-        shards: int | None,
-        retries: int,
-        concurrency: int,
-        state_dir: str | os.PathLike[str] | None,
-        message: str | None,
-        started: float,
+        self, client: Client, pairs: list[tuple[str, str]], message: str | None
     ) -> UploadReport:
-        count = shards or max(1, 2 * sum(client.nthreads().values()))
+        started = time.perf_counter()
+        count = self.shards or max(1, 2 * sum(client.nthreads().values()))
         workspace_id = anyio.run(self._call, open_shared_workspace, self.branch)
         tasks = [
             ShardTask(
@@ -216,15 +235,16 @@ class _Job:
                 shards=count,
                 author_name=self.author.name,
                 author_email=self.author.email,
-                concurrency=concurrency,
-                state_dir=str(state_dir) if state_dir is not None else None,
+                concurrency=self.concurrency,
+                batch_files=self.batch_files,
+                state_dir=self.state_dir,
                 token=self.token,
             )
             for source, dest in pairs
             for index in range(count)
         ]
         futures = [
-            client.submit(run_shard, t, key=f"oxen-shard-{workspace_id}-{n}", retries=retries)
+            client.submit(run_shard, t, key=f"oxen-shard-{workspace_id}-{n}", retries=self.retries)
             for n, t in enumerate(tasks)
         ]
         reports, errors = _gather(client, futures, tasks)

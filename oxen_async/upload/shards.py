@@ -31,7 +31,14 @@ from ..models import ChangePage, Commit
 from .commit import merge
 from .pipeline import run_upload
 from .report import FileFailure, Status, UploadReport
-from .settings import DEFAULT_BATCH_BYTES, DEFAULT_CONCURRENCY, Shard, resolve
+from .settings import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_FILES,
+    DEFAULT_CONCURRENCY,
+    LARGE_FILE,
+    Shard,
+    resolve,
+)
 from .target import UploadTarget
 from .workspace import branch_head
 
@@ -82,6 +89,7 @@ async def stage_shard(
     author: config.Author,
     concurrency: int = DEFAULT_CONCURRENCY,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
+    batch_files: int = DEFAULT_BATCH_FILES,
     state_dir: str | os.PathLike[str] | None = None,
 ) -> ShardReport:
     """Stage shard ``shard`` of ``local_dir`` into ``workspace_id``; never merges."""
@@ -93,9 +101,9 @@ async def stage_shard(
         author=author,
         concurrency=concurrency,
         batch_bytes=batch_bytes,
-        batch_files=1000,
+        batch_files=batch_files,
         compress="auto",
-        large_file_threshold=10 * 1024 * 1024,
+        large_file_threshold=LARGE_FILE,
         resume=True,
         delete_missing=False,
         state_dir=state_dir,
