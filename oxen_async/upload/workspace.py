@@ -97,11 +97,19 @@ class UploadWorkspace:
         run staged in it counts, if ``resume``, else the state starts afresh."""
         assert self.named is not None
         try:
-            await self.repo.workspaces.get(self.named)
+            ws = await self.repo.workspaces.get(self.named)
         except NotFoundError:
             raise ConfigError(
                 f"workspace {self.named!r} does not exist in {self.repo.full_name}"
             ) from None
+        base = ws.commit.id if ws.commit is not None else None
+        if self.head is not None and base != self.head.id:
+            # This shard judged its files against the new head, the workspace sits on the
+            # old one: their union would not be the tree the caller checks. Stop the shard.
+            raise ConfigError(
+                f"branch {self.branch!r} moved since workspace {self.named!r} was opened "
+                f"(now at {self.head.id}, the workspace at {base}): start the job again"
+            )
         if resume:
             self.resumed = True
             await anyio.to_thread.run_sync(self.state.begin_resumed_run)

@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from oxen_async import RemoteRepo
+from oxen_async.errors import ConfigError
 from oxen_async.hashing import hash_bytes
 from oxen_async.upload.settings import Shard
 from oxen_async.upload.shards import (
@@ -121,3 +122,49 @@ async def test_a_path_no_shard_reported_refuses_the_merge(
     ):
         await merge_shards(repo, ws, "main", [*reports, ghost], message="ghost", author=AUTHOR)
     assert (await repo.branches.get("main")).commit_id == head
+
+
+async def test_changed_and_large_files_land_in_the_one_commit(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    files = many_files(40)
+    write_tree(tmp_path / "src", files)
+    ws = await open_shared_workspace(repo, "main")
+    first = await _stage_all(repo, tmp_path / "src", ws, state_dir)
+    assert await merge_shards(repo, ws, "main", first, message="first", author=AUTHOR)
+    # A changed file (the workspace lists it as modified) and one past the gzip cap (sent
+    # by the large-file stage) go into the next job's one commit.
+    files["top0/d0/f0.txt"] = b"changed"
+    files["big/large.bin"] = bytes(range(256)) * (11 * 4096)  # 11 MiB
+    write_tree(tmp_path / "src", {p: files[p] for p in ("top0/d0/f0.txt", "big/large.bin")})
+    ws = await open_shared_workspace(repo, "main")
+    second = await _stage_all(repo, tmp_path / "src", ws, state_dir)
+    assert sorted(f.path for r in second for f in r.staged) == ["big/large.bin", "top0/d0/f0.txt"]
+    assert sum(r.report.files_unchanged for r in second) == len(files) - 2
+    assert sum(r.report.large_files for r in second) == 1
+    commit = await merge_shards(repo, ws, "main", second, message="second", author=AUTHOR)
+    assert commit is not None
+    assert await tree_ids(repo, commit.id) == {p: hash_bytes(d) for p, d in files.items()}
+
+
+async def test_a_shard_refuses_a_workspace_the_branch_moved_away_from(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await _seed(repo, tmp_path)
+    write_tree(tmp_path / "src", many_files(10))
+    ws = await open_shared_workspace(repo, "main")
+    write_tree(tmp_path / "other", {"moved.txt": b"the branch moves on"})
+    moved = await repo.upload_folder(tmp_path / "other", author=AUTHOR, state_dir=tmp_path / "s1")
+    assert moved.status == "committed"
+    with pytest.raises(ConfigError, match="moved since workspace"):
+        await stage_shard(
+            repo,
+            tmp_path / "src",
+            workspace_id=ws,
+            shard=Shard(0, 1),
+            branch="main",
+            dest="",
+            author=AUTHOR,
+            state_dir=state_dir,
+        )
+    assert (await repo.workspaces.changes(ws)).added_files.total_entries == 0
