@@ -145,3 +145,21 @@ async def test_a_worker_killed_mid_run_loses_nothing(
     assert await commit_count(repo) == before + 1
     ids = await tree_ids(repo, "main")
     assert ids == {"seed.txt": hash_bytes(b"seed")} | {p: hash_bytes(d) for p, d in files.items()}
+
+
+@pytest.mark.fake_only  # needs the bundled server's fault injection
+async def test_a_shard_that_keeps_failing_merges_nothing(
+    dask_client: Any, oxen_repo: Any, repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await _seed(repo, tmp_path)
+    write_tree(tmp_path / "src", many_files(200))
+    head = (await repo.branches.get("main")).commit_id
+    refused = oxen_repo.server.faults.fail_next(10**6, route="workspace_files_add", status=403)
+    report = await _run(dask_client, oxen_repo, tmp_path / "src", state_dir, shards=2, retries=1)
+    # Each shard ran twice (Dask's retry), its every try refused at the first batch.
+    assert refused.hits >= 2 * 2
+    assert report.status == "failed" and report.commit_id is None
+    assert report.error is not None and "shard 0/2" in report.error and "403" in report.error
+    assert oxen_repo.server.token not in report.error
+    assert (await repo.branches.get("main")).commit_id == head  # nothing merged
+    assert await repo.workspaces.list() == []  # the shared workspace is gone
