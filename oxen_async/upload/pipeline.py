@@ -213,9 +213,14 @@ class _Upload:
     async def _leave_staged(self) -> None:
         """A shard's end: what failed is unstaged (a request given up may have staged it
         anyway), the rest stays in the workspace for the caller to check and merge."""
-        await unstage(self.repo, self.workspace.named or "", self.give_ups.unsent)
-        staged = await anyio.to_thread.run_sync(self.state.staged_files)
         prefix = self.settings.prefix
+        ws = self.workspace.named or ""
+        await unstage(self.repo, ws, self.give_ups.unsent)
+        if self.workspace.resumed:  # what an earlier run of this shard staged and is unwanted
+            stale = await anyio.to_thread.run_sync(self.state.unconfirmed)
+            await unstage(self.repo, ws, [prefix + rel for rel in stale])
+            await anyio.to_thread.run_sync(self.state.forget_staged, stale)
+        staged = await anyio.to_thread.run_sync(self.state.staged_files)
         self.staged = [(prefix + rel, digest) for rel, digest in staged]
 
     async def _pipeline(self) -> None:

@@ -168,3 +168,24 @@ async def test_a_shard_refuses_a_workspace_the_branch_moved_away_from(
             state_dir=state_dir,
         )
     assert (await repo.workspaces.changes(ws)).added_files.total_entries == 0
+
+
+async def test_a_rerun_unstages_what_its_shard_no_longer_has(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await _seed(repo, tmp_path)
+    files = many_files(90)
+    write_tree(tmp_path / "src", files)
+    ws = await open_shared_workspace(repo, "main")
+    await _stage_all(repo, tmp_path / "src", ws, state_dir)
+    # Between a shard's death and its re-run, two files leave the folder.
+    gone = sorted(files)[:2]
+    for rel in gone:
+        (tmp_path / "src" / rel).unlink()
+        del files[rel]
+    again = await _stage_all(repo, tmp_path / "src", ws, state_dir)
+    assert sorted(f.path for r in again for f in r.staged) == sorted(files)
+    commit = await merge_shards(repo, ws, "main", again, message="rerun", author=AUTHOR)
+    assert commit is not None
+    ids = await tree_ids(repo, commit.id)
+    assert ids == {"seed.txt": hash_bytes(b"seed")} | {p: hash_bytes(d) for p, d in files.items()}
