@@ -14,6 +14,8 @@ when every shard reported and the workspace holds exactly what they reported.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +27,7 @@ import anyio
 import msgspec
 
 from . import config, paths
+from ._version import __version__
 from .errors import ConfigError, OxenError
 from .upload.report import UploadReport
 from .upload.settings import (
@@ -46,7 +49,7 @@ from .upload.shards import (
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["ShardFailedError", "ShardTask", "connect", "ingest", "run_shard"]
+__all__ = ["ShardFailedError", "ShardTask", "check_workers", "connect", "ingest", "run_shard"]
 
 Source = str | os.PathLike[str] | tuple[str | os.PathLike[str], str]
 SCHEDULER_TIMEOUT_S = 10
@@ -103,6 +106,36 @@ async def _stage(task: ShardTask) -> ShardReport:
             concurrency=task.concurrency,
             batch_files=task.batch_files,
             state_dir=task.state_dir,
+        )
+
+
+# A lambda, so that cloudpickle sends it by value: a worker without oxen_async can still run
+# it (a task naming oxen_async.dask.run_shard breaks such a worker's connection instead, and
+# Dask waits for it forever).
+_worker_version = lambda: getattr(  # noqa: E731
+    importlib.util.find_spec("oxen_async") and importlib.import_module("oxen_async._version"),
+    "__version__",
+    None,
+)
+
+
+def check_workers(client: Client) -> None:
+    """Every worker runs our version of oxen_async; raises ConfigError naming those that do
+    not, or when the cluster has no workers."""
+    versions: dict[str, str | None] = client.run(_worker_version)
+    if not versions:
+        raise ConfigError("the Dask cluster has no workers")
+    missing = sorted(w for w, v in versions.items() if v is None)
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} Dask worker(s) cannot import oxen_async ({', '.join(missing[:3])}): "
+            "install oxen-async[dask] there"
+        )
+    other = sorted(f"{w} ({v})" for w, v in versions.items() if v != __version__)
+    if other:
+        raise ConfigError(
+            f"Dask worker(s) run another oxen_async than the driver's {__version__}: "
+            + ", ".join(other[:3])
         )
 
 
@@ -221,6 +254,7 @@ class _Job:
         self, client: Client, pairs: list[tuple[str, str]], message: str | None
     ) -> UploadReport:
         started = time.perf_counter()
+        check_workers(client)
         count = self.shards or max(1, 2 * sum(client.nthreads().values()))
         workspace_id = anyio.run(self._call, open_shared_workspace, self.branch)
         tasks = [
@@ -301,9 +335,7 @@ def _gather(
             continue
         exc = future.exception()
         where = f"shard {task.shard}/{task.shards} of {task.source}"
-        if isinstance(exc, ModuleNotFoundError) and "oxen_async" in str(exc):
-            errors.append(f"{where}: a Dask worker cannot import oxen_async; install it there")
-        elif isinstance(exc, ShardFailedError):
+        if isinstance(exc, ShardFailedError):
             errors.append(str(exc))
         else:
             errors.append(f"{where}: {type(exc).__name__}: {exc}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ import anyio.to_thread
 import pytest
 
 from oxen_async import RemoteRepo
+from oxen_async.errors import ConfigError
 from oxen_async.hashing import hash_bytes
 from oxen_async.upload.report import UploadReport
 
@@ -163,3 +166,34 @@ async def test_a_shard_that_keeps_failing_merges_nothing(
     assert oxen_repo.server.token not in report.error
     assert (await repo.branches.get("main")).commit_id == head  # nothing merged
     assert await repo.workspaces.list() == []  # the shared workspace is gone
+
+
+def _bare_worker(scheduler: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """A Dask worker process that cannot import oxen_async (no PYTHONPATH, elsewhere)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    command = [sys.executable, "-m", "distributed.cli.dask_worker", scheduler]
+    command += ["--nworkers", "1", "--nthreads", "1", "--no-dashboard"]
+    return subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def test_a_worker_without_the_package_is_named_before_anything_is_sent(
+    oxen_repo: Any, repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    from distributed import Client, LocalCluster
+
+    write_tree(tmp_path / "src", many_files(10))
+    with (
+        LocalCluster(n_workers=0, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        worker = _bare_worker(cluster.scheduler_address, tmp_path)
+        try:
+            await anyio.to_thread.run_sync(lambda: client.wait_for_workers(1, timeout=60))
+            with pytest.raises(ConfigError, match=r"1 Dask worker\(s\) cannot import oxen_async"):
+                await _run(client, oxen_repo, tmp_path / "src", state_dir)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    assert await repo.workspaces.list() == []  # refused before the shared workspace opened
