@@ -18,10 +18,10 @@ import importlib
 import importlib.util
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import msgspec
@@ -29,6 +29,7 @@ import msgspec
 from . import config, paths
 from ._version import __version__
 from .errors import ConfigError, OxenError
+from .models import Commit
 from .upload.report import UploadReport
 from .upload.settings import (
     DEFAULT_BATCH_FILES,
@@ -39,8 +40,10 @@ from .upload.settings import (
 )
 from .upload.shards import (
     ShardReport,
+    check_commit,
     combine,
     discard_workspace,
+    expected_files,
     merge_shards,
     open_shared_workspace,
     stage_shard,
@@ -48,6 +51,10 @@ from .upload.shards import (
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from .client import RemoteRepo
+
+T = TypeVar("T")
 
 __all__ = ["ShardFailedError", "ShardTask", "check_workers", "connect", "ingest", "run_shard"]
 
@@ -256,7 +263,7 @@ class _Job:
         started = time.perf_counter()
         check_workers(client)
         count = self.shards or max(1, 2 * sum(client.nthreads().values()))
-        workspace_id = anyio.run(self._call, open_shared_workspace, self.branch)
+        workspace_id = anyio.run(self._call, lambda repo: open_shared_workspace(repo, self.branch))
         tasks = [
             ShardTask(
                 host=self.host,
@@ -289,12 +296,17 @@ class _Job:
             total = sum(r.report.files_uploaded + r.report.files_resumed for r in reports)
             text = message or f"Upload {total} file(s) to {dest or '/'}"
             try:
-                commit = anyio.run(self._merge, workspace_id, reports, text)
+                commit = anyio.run(
+                    self._call, lambda repo: self._merge(repo, workspace_id, reports, text)
+                )
+                if commit is not None:  # the commit exists: a mismatch is reported beside it
+                    wanted = expected_files(reports)
+                    anyio.run(self._call, lambda repo: check_commit(repo, commit.id, wanted))
             except OxenError as exc:
                 error = str(exc)
         if error is not None and commit is None:
             with contextlib.suppress(OxenError):
-                anyio.run(self._call, discard_workspace, workspace_id)
+                anyio.run(self._call, lambda repo: discard_workspace(repo, workspace_id))
         return combine(
             reports,
             repo=self.repo,
@@ -305,19 +317,19 @@ class _Job:
             elapsed_s=time.perf_counter() - started,
         )
 
-    async def _call(self, step: Any, *args: Any) -> Any:
+    async def _call(self, step: Callable[[RemoteRepo], Awaitable[T]]) -> T:
+        """One driver step on the repository, with its own client (and event loop)."""
         from .client import OxenClient
 
         async with OxenClient(self.host, token=self.token) as oxen:
-            return await step(oxen.repo(self.repo), *args)
+            return await step(oxen.repo(self.repo))
 
-    async def _merge(self, workspace_id: str, reports: list[ShardReport], message: str) -> Any:
-        async def step(repo: Any) -> Any:
-            return await merge_shards(
-                repo, workspace_id, self.branch, reports, message=message, author=self.author
-            )
-
-        return await self._call(step)
+    async def _merge(
+        self, repo: RemoteRepo, workspace_id: str, reports: list[ShardReport], message: str
+    ) -> Commit | None:
+        return await merge_shards(
+            repo, workspace_id, self.branch, reports, message=message, author=self.author
+        )
 
 
 def _gather(

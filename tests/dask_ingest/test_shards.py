@@ -9,12 +9,14 @@ import anyio
 import pytest
 
 from oxen_async import RemoteRepo
-from oxen_async.errors import ConfigError
+from oxen_async.errors import ConfigError, OxenError
 from oxen_async.hashing import hash_bytes
 from oxen_async.upload.settings import Shard
 from oxen_async.upload.shards import (
     ShardMismatchError,
     ShardReport,
+    check_commit,
+    expected_files,
     merge_shards,
     open_shared_workspace,
     stage_shard,
@@ -77,6 +79,11 @@ async def test_shards_stage_side_by_side_and_merge_once(
     assert ids == {"seed.txt": hash_bytes(b"seed")} | {
         f"data/{p}": hash_bytes(data) for p, data in files.items()
     }
+    wanted = expected_files(reports)
+    await check_commit(repo, commit.id, wanted)  # the ids the shards sent are the commit's
+    wanted["data/top0/d0/f0.txt"] = "0" * 32
+    with pytest.raises(OxenError, match=r"1 file\(s\) whose id differs.*data/top0/d0/f0.txt"):
+        await check_commit(repo, commit.id, wanted)
 
 
 async def test_a_rerun_shard_resends_nothing_it_staged(
