@@ -64,7 +64,18 @@ SCHEDULER_TIMEOUT_S = 10
 
 class ShardFailedError(Exception):
     """A shard's upload broke off (its report's error): raised on the worker so that Dask
-    retries it. One message argument only: it travels back to the driver pickled."""
+    retries it; the last try's report (msgspec JSON) travels with it, pickled as ``args``."""
+
+    def __init__(self, message: str, report: bytes = b"") -> None:
+        super().__init__(message, report)
+        self.message = message
+        self.report = report
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:  # what Dask logs: the message, not the report
+        return f"ShardFailedError({self.message!r})"
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,8 @@ def run_shard(task: ShardTask) -> bytes:
     report = anyio.run(_stage, task)
     if report.report.error is not None:
         raise ShardFailedError(
-            f"shard {task.shard}/{task.shards} of {task.source}: {report.report.error}"
+            f"shard {task.shard}/{task.shards} of {task.source}: {report.report.error}",
+            msgspec.json.encode(report),
         )
     return msgspec.json.encode(report)
 
@@ -348,7 +360,9 @@ def _gather(
         exc = future.exception()
         where = f"shard {task.shard}/{task.shards} of {task.source}"
         if isinstance(exc, ShardFailedError):
-            errors.append(str(exc))
+            errors.append(exc.message)
+            if exc.report:  # its files count in the job's report (failed or pending)
+                reports.append(msgspec.json.decode(exc.report, type=ShardReport))
         else:
             errors.append(f"{where}: {type(exc).__name__}: {exc}")
     return reports, errors

@@ -164,6 +164,10 @@ async def test_a_shard_that_keeps_failing_merges_nothing(
     assert report.status == "failed" and report.commit_id is None
     assert report.error is not None and "shard 0/2" in report.error and "403" in report.error
     assert oxen_repo.server.token not in report.error
+    # The failed shards' last reports count what they saw before breaking off, as a
+    # one-machine upload that broke off does: seen, none landed, all pending.
+    assert 0 < report.files_total <= 200 and report.files_uploaded == 0
+    assert report.files_pending == report.files_total
     assert (await repo.branches.get("main")).commit_id == head  # nothing merged
     assert await repo.workspaces.list() == []  # the shared workspace is gone
 
