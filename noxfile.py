@@ -102,6 +102,13 @@ def demo(session: nox.Session) -> None:
     session.run("python", "benchmarks/demo.py", *session.posargs)
 
 
+@nox.session
+def interop(session: nox.Session) -> None:
+    """The official client (oxenai 0.65.1) runs its remote flows against the bundled server."""
+    session.install(".[test]", "oxenai==0.65.1")
+    session.run(*PYTEST, "tests/interop", *session.posargs)
+
+
 # --- the real oxen-server ----------------------------------------------------------------------
 REAL_VERSIONS = ("0.65.2", "0.53.4")
 

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote = _Parser(add_help=False)
     remote.add_argument(
         "--host",
-        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, http://localhost:3000)",
+        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, https://hub.oxen.ai)",
     )
     remote.add_argument(
         "--token",
@@ -218,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--revision", default="main", help="branch or commit (default: main)")
     down.add_argument("--path", default="", help="folder in the repository (default: its root)")
     down.add_argument("--concurrency", type=positive_int, help="downloads in flight")
+    down.add_argument(
+        "--cache",
+        action="store_true",
+        help="serve files from, and add them to, the local content cache "
+        "($OXEN_ASYNC_CACHE, else the user cache folder)",
+    )
     down.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     down.set_defaults(run=cmd_download)
 
@@ -374,6 +380,10 @@ def cmd_download(args: argparse.Namespace, state: _RunState) -> int:
     options: dict[str, Any] = {}
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
+    if args.cache:
+        from .download import ContentCache
+
+        options["cache"] = ContentCache()
 
     async def download() -> DownloadReport:
         async with _client(args) as oxen:

@@ -16,7 +16,8 @@ from .api.branches import Branches
 from .api.commits import Commits
 from .api.dirs import Dirs
 from .api.files import Files
-from .api.repos import Repositories
+from .api.repos import Repositories, check_namespace
+from .api.uploads import Uploads
 from .api.versions import Versions
 from .api.workspaces import Workspaces
 from .errors import ConfigError
@@ -24,7 +25,7 @@ from .http import RetryPolicy, Session
 from .models import RepositoryInfo
 
 if TYPE_CHECKING:
-    from .download import DownloadReport
+    from .download import ContentCache, DownloadReport
     from .upload.report import UploadReport
 
 
@@ -96,6 +97,7 @@ class RemoteRepo:
 
         for part in (namespace, name):
             paths.segment(part)  # validates: one plain path segment each
+        check_namespace(namespace)
         self.scope = RepoScope(session, namespace, name)
         self.branches = Branches(self.scope)
         self.commits = Commits(self.scope)
@@ -103,6 +105,7 @@ class RemoteRepo:
         self.files = Files(self.scope)
         self.workspaces = Workspaces(self.scope)
         self.versions = Versions(self.scope)
+        self.uploads = Uploads(self.scope)
 
     @property
     def namespace(self) -> str:
@@ -148,12 +151,15 @@ class RemoteRepo:
         local_dir: str | os.PathLike[str],
         *,
         concurrency: int = 8,
+        cache: ContentCache | None = None,
     ) -> DownloadReport:
         """Mirror ``remote_dir`` at ``revision`` into ``local_dir``, skipping files already
         there with the same content id (``oxen_async.download.download_folder``)."""
         from .download import download_folder
 
-        return await download_folder(self, revision, remote_dir, local_dir, concurrency=concurrency)
+        return await download_folder(
+            self, revision, remote_dir, local_dir, concurrency=concurrency, cache=cache
+        )
 
     def iter_files(
         self,

@@ -3,6 +3,7 @@
 Order: explicit arguments, then the environment (``OXEN_HOST``, ``OXEN_AUTH_TOKEN``), then oxen's
 own files in ``$OXEN_CONFIG_DIR`` or ``~/.config/oxen``: ``auth_config.toml`` (``default_host`` and
 ``[[host_configs]]`` of ``host`` -> ``auth_token``) and ``user_config.toml`` (``name``, ``email``).
+With none of them, the hub (``https://hub.oxen.ai``), as the official client does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-DEFAULT_HOST = "http://localhost:3000"
+# Where the official client goes when nothing names a host (oxen 0.65: the hub).
+DEFAULT_HOST = "https://hub.oxen.ai"
 HOST_ENV = "OXEN_HOST"
 TOKEN_ENV = "OXEN_AUTH_TOKEN"
 

@@ -74,7 +74,7 @@ async def run_cli(
 def server_args(server: Any) -> list[str]:
     args = ["--host", server.url]
     if server.token:
-        args += ["--token", server.token]
+        args += [f"--token={server.token}"]  # "=": a token may start with "-"
     return args
 
 

@@ -30,6 +30,9 @@ class _Body:
     def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
         return self._chunks(n)
 
+    def iter_any(self) -> AsyncIterator[bytes]:
+        return self._chunks(64 * 1024)
+
 
 class MockResponse:
     """A canned answer: a status, headers and a body (bytes, or any value sent as JSON)."""

@@ -36,6 +36,9 @@ class Request:
 class ResponseBody(Protocol):
     def iter_chunked(self, n: int) -> AsyncIterator[bytes]: ...
 
+    # Whatever has arrived, without waiting to fill a chunk: streamed archives and ranges.
+    def iter_any(self) -> AsyncIterator[bytes]: ...
+
 
 class Response(Protocol):
     """What a transport returns: status and headers read, the body not yet."""

@@ -20,11 +20,14 @@ from oxen_async.testing.context import RequestContext, ServerState
 from oxen_async.testing.faults import DropAction, FailAction
 from oxen_async.testing.handlers import (
     branches,
+    chunks,
     commits,
     dirs,
     files,
     repos,
     server_info,
+    version_query,
+    version_uploads,
     versions,
     workspace_changes,
     workspace_files,
@@ -69,6 +72,7 @@ def build_router() -> Router:
     r.add("action", "GET POST", _REPO + "/action/started/{action}", commits.action_started)
     r.add("action", "GET POST", _REPO + "/action/completed/{action}", commits.action_completed)
 
+    r.add("chunk_download", "GET", _REPO + "/chunk/{resource:.*}", chunks.download_chunk)
     r.add("dir_list", "GET", _REPO + "/dir/{resource:.*}", dirs.list_dir)
     r.add("meta_show", "GET", _REPO + "/meta/{resource:.*}", dirs.meta)
     r.add("revision_show", "GET", _REPO + "/revisions/{resource:.*}", dirs.revision)
@@ -154,7 +158,16 @@ def build_router() -> Router:
     r.add("workspace_mergeability", "GET", _WS + "/merge/{branch:.*}", workspace_merge.mergeability)
 
     r.add("versions_upload", "POST", _REPO + "/versions", versions.upload, write_guard=True)
-    r.add("versions_download", "QUERY", _REPO + "/versions", versions.download)
+    r.add("versions_download", "QUERY", _REPO + "/versions", version_query.download)
+    # 0.65's uploads in parts; before the per-version routes, as "uploads" is no version id.
+    ups = _REPO + "/versions/uploads"
+    r.add("version_upload_begin", "POST", ups, version_uploads.begin, write_guard=True)
+    r.add(
+        "version_upload_part",
+        "PUT",
+        ups + "/{upload_id}/parts/{part_number}",
+        version_uploads.upload_part,  # no maintenance 429: an open upload holds maintenance off
+    )
     r.add("version_metadata", "GET", _REPO + "/versions/{version_id}/metadata", versions.metadata)
     r.add(
         "version_chunk",
@@ -259,7 +272,7 @@ async def _run(ctx: RequestContext, raw_path: str) -> web.StreamResponse:
         response = await route.handler(ctx)
     except wire.WireError as error:
         response = error.response
-    if isinstance(plan.terminal, DropAction):
+    if isinstance(plan.terminal, DropAction) or ctx.drop_answer:
         ctx.stats.record_fault(route.name)
         return await _drop_after_headers(ctx, response)
     return response

@@ -82,6 +82,12 @@ class BlobReader:
         self._remaining -= len(piece)
         return piece
 
+    def skip(self, count: int) -> None:
+        """Move ``count`` bytes forward without reading them (ranged reads)."""
+        count = min(count, self._remaining)
+        self._handle.seek(count, os.SEEK_CUR)
+        self._remaining -= count
+
     def close(self) -> None:
         self._handle.close()
 
@@ -182,6 +188,14 @@ class VersionStore:
                 f'Failed to store version: Hash mismatch writing "{target}": '
                 f"expected {format_hash(expected)}, got {actual}"
             )
+
+    def adopt(self, content_hash: str, finished: Path) -> None:
+        """Move a finished, verified file into place as a loose blob (skip if present)."""
+        if self.has(content_hash):
+            return
+        target = self.data_path(content_hash)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(finished, target)
 
     def store_hashed(self, content_hash: str, data: bytes | memoryview) -> None:
         """Store one blob whose canonical hash the server computed; skip if present."""

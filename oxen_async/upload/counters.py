@@ -31,6 +31,7 @@ class Counters:
     removed: int = 0
     wire_bytes: int = 0
     large_files: int = 0
+    large_already_stored: int = 0
     batches: int = 0
     batch_retries: int = 0
     file_retries: int = 0
@@ -112,6 +113,7 @@ def build_report(
         bytes_uploaded=p.bytes_sent,
         wire_bytes=counters.wire_bytes,
         large_files=counters.large_files,
+        large_already_stored=counters.large_already_stored,
         batches=counters.batches,
         batch_retries=counters.batch_retries,
         file_retries=counters.file_retries,
