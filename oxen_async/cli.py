@@ -142,6 +142,18 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def dask_address(text: str) -> str:
+    """``tcp://host:port`` (a running scheduler) or ``local:N`` (N worker processes here)."""
+    if text.startswith("local:"):
+        count = text.removeprefix("local:")
+        if not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"local:N needs a positive N, got {text!r}")
+        return text
+    if "://" not in text:
+        raise argparse.ArgumentTypeError(f"expected tcp://HOST:PORT or local:N, got {text!r}")
+    return text
+
+
 def _bounded(check: Callable[[int, str], int], what: str) -> Callable[[str], int]:
     """An argparse type: a whole number within ``limits`` (the one home for every bound)."""
 
@@ -240,6 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--delete",
         action="store_true",
         help="also remove files under --dest that the folder no longer has (like rsync --delete)",
+    )
+    up.add_argument(
+        "--dask",
+        type=dask_address,
+        metavar="ADDRESS",
+        help="spread the upload over Dask workers, still one commit: a scheduler "
+        "(tcp://HOST:PORT, the folder at the same path on every worker) or local:N "
+        "(N worker processes here); needs the dask extra",
     )
     up.add_argument(
         "--max-delete",
@@ -372,15 +392,55 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
         options["max_delete"] = args.max_delete
     if args.force:
         options["force_delete"] = True
-    # A bar only for a person watching: never into a pipe or a log, never beside --json.
-    bar = UploadBar(sys.stderr if sys.stderr.isatty() and not args.json else None)
-
-    report = asyncio.run(_upload(args, state, local_dir, namespace, name, bar, options))
+    if args.dask:
+        report = _dask_upload(args, state, local_dir, namespace, name, options)
+    else:
+        # A bar only for a person watching: never into a pipe or a log, never beside --json.
+        bar = UploadBar(sys.stderr if sys.stderr.isatty() and not args.json else None)
+        report = asyncio.run(_upload(args, state, local_dir, namespace, name, bar, options))
     if args.json:
         out(report.to_json().decode())
     else:
         out("\n".join(upload_summary(report)))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _dask_upload(
+    args: argparse.Namespace,
+    state: _RunState,
+    local_dir: Path,
+    namespace: str,
+    name: str,
+    options: dict[str, Any],
+) -> UploadReport:
+    """The same upload spread over Dask workers (``oxen_async.dask``): one commit, one report."""
+    from .dask import connect, ingest
+
+    if options.pop("delete_missing", False):
+        raise UsageError("--delete needs the whole folder in one upload: not with --dask")
+    # The removal guard's options only mean something with --delete, refused above.
+    options.pop("max_delete", None)
+    options.pop("force_delete", None)
+    if options.pop("resume", True) is False:
+        raise UsageError("--no-resume: a Dask upload always starts a fresh workspace")
+    options.pop("batch_bytes", None)  # each shard keeps the default batch size
+    dest = options.pop("dest", "")
+    if args.create:
+
+        async def create() -> None:
+            async with _client(args) as oxen:
+                await oxen.repos.get_or_create(namespace, name)
+
+        asyncio.run(create())
+    with connect(args.dask) as client:
+        return ingest(
+            client,
+            [(local_dir, dest)],
+            f"{namespace}/{name}",
+            host=args.host,
+            token=args.token,
+            **options,
+        )
 
 
 async def _upload(

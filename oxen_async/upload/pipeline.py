@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
@@ -28,7 +29,7 @@ from .. import config
 from ..errors import OxenError, fatal_cause, leaf_errors
 from ..models import Commit
 from .batcher import Packer
-from .commit import commit_upload
+from .commit import commit_upload, unstage
 from .counters import Counters, GiveUps, build_report
 from .expiry import expire_stale_states, touch
 from .large import LargeFileStage
@@ -46,6 +47,7 @@ from .settings import (
     DEFAULT_CONCURRENCY,
     LARGE_FILE,
     MiB,
+    Shard,
     UploadSettings,
     resolve,
 )
@@ -119,15 +121,37 @@ async def upload_folder(
         max_delete=max_delete,
         force_delete=force_delete,
     )
+    return (await run_upload(repo, settings)).report
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """A run's report; for an upload into a caller-named workspace (which never merges) also
+    the (repo path, content id) of every file staged, by path, and whether it picked up what
+    an earlier run of the same shard had staged."""
+
+    report: UploadReport
+    staged: list[tuple[str, str]]
+    resumed: bool
+
+
+async def run_upload(repo: UploadTarget, settings: UploadSettings) -> UploadOutcome:
+    """Run a checked upload (``resolve``'s settings)."""
     started = time.perf_counter()
     head = await branch_head(repo, settings.branch)
-    key = state_key(repo.host, repo.full_name, settings.branch, settings.dest, str(settings.root))
+    target = settings.dest
+    if settings.workspace_id is not None:  # one state per shard: shards run side by side
+        shard = settings.shard or Shard(0, 1)
+        target += f"\0{settings.workspace_id}\0{shard.index}/{shard.count}"
+    key = state_key(repo.host, repo.full_name, settings.branch, target, str(settings.root))
     state_file = settings.state_dir / f"{key}.sqlite"
     await anyio.to_thread.run_sync(expire_stale_states, settings.state_dir)
     state = await anyio.to_thread.run_sync(UploadState, state_file)
     await anyio.to_thread.run_sync(touch, state_file)
     try:
-        return await _Upload(repo, settings, state, head).run(started)
+        upload = _Upload(repo, settings, state, head)
+        report = await upload.run(started)
+        return UploadOutcome(report, upload.staged, upload.workspace.resumed)
     finally:
         with anyio.CancelScope(shield=True):  # a cancelled caller must not keep the lock
             await anyio.to_thread.run_sync(state.close)
@@ -146,7 +170,10 @@ class _Upload:
         self.counters = Counters(settings.on_progress)
         self.give_ups = GiveUps()
         self.lag = LoopLagMonitor()
-        self.workspace = UploadWorkspace(repo, state, settings.branch, head)
+        self.workspace = UploadWorkspace(
+            repo, state, settings.branch, head, named=settings.workspace_id
+        )
+        self.staged: list[tuple[str, str]] = []  # filled when the caller merges (a shard)
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
         self._workspace_asked = False
 
@@ -159,6 +186,10 @@ class _Upload:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self.lag.run)
                 await self._pipeline()
+                if not settings.merges:
+                    await self._leave_staged()
+                    outer.cancel_scope.cancel()
+                    return self._report(None, None, started)
                 if settings.delete_missing:
                     await stage_removals(
                         self.repo,
@@ -177,17 +208,33 @@ class _Upload:
         except* (OxenError, OSError, sqlite3.Error) as group:
             error = "; ".join(dict.fromkeys(fatal_cause(e) for e in leaf_errors(group)))
             commit = None
+        return self._report(commit, error, started)
+
+    def _report(self, commit: Commit | None, error: str | None, started: float) -> UploadReport:
         self.counters.phase("done")
         return build_report(
             self.counters,
             self.lag,
             repo=self.repo.full_name,
-            branch=settings.branch,
-            dest=settings.dest,
+            branch=self.settings.branch,
+            dest=self.settings.dest,
             commit=commit,
             error=error,
             elapsed_s=time.perf_counter() - started,
         )
+
+    async def _leave_staged(self) -> None:
+        """A shard's end: what failed is unstaged (a request given up may have staged it
+        anyway), the rest stays in the workspace for the caller to check and merge."""
+        prefix = self.settings.prefix
+        ws = self.workspace.named or ""
+        await unstage(self.repo, ws, self.give_ups.unsent)
+        if self.workspace.resumed:  # what an earlier run of this shard staged and is unwanted
+            stale = await anyio.to_thread.run_sync(self.state.unconfirmed)
+            await unstage(self.repo, ws, [prefix + rel for rel in stale])
+            await anyio.to_thread.run_sync(self.state.forget_staged, stale)
+        staged = await anyio.to_thread.run_sync(self.state.staged_files)
+        self.staged = [(prefix + rel, digest) for rel, digest in staged]
 
     async def _pipeline(self) -> None:
         s = self.settings
@@ -261,11 +308,17 @@ class _Upload:
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
         # The state folder may sit inside the uploaded folder: never upload our own database.
         walker = scan(str(self.settings.root), frozenset({str(self.settings.state_dir)}))
+        shard = self.settings.shard
         async with out:
             while True:
                 piece = await anyio.to_thread.run_sync(next, walker, None)
                 if piece is None:
                     break
+                if shard is not None:  # a shard uploads only its own share of each piece
+                    items = [item for item in piece[1] if shard.holds(item.rel_path)]
+                    if not items:
+                        continue
+                    piece = (piece[0], items)
                 await out.send(piece)
         self.counters.progress.scan_done = True
         self.counters.emit()

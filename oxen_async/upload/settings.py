@@ -4,6 +4,7 @@ the pipeline's memory."""
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,18 @@ LARGE_FILE = 10 * MiB  # the server's gzip inflate cap; the official client's th
 DEFAULT_CONCURRENCY = 8
 DEFAULT_BATCH_BYTES = 4 * MiB
 DEFAULT_BATCH_FILES = 1000
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: the files whose path hashes to ``index`` (shards.py)."""
+
+    index: int
+    count: int
+
+    def holds(self, rel_path: str) -> bool:
+        """Whether this shard uploads ``rel_path`` (a stable hash: the same on every machine)."""
+        return zlib.crc32(os.fsencode(rel_path)) % self.count == self.index
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,14 @@ class UploadSettings:
     state_dir: Path
     on_progress: ProgressCallback | None
     removal_guard: RemovalGuard = field(default_factory=RemovalGuard)
+    # A caller-named workspace (a Dask shard's): stage into it, never merge it.
+    workspace_id: str | None = None
+    shard: Shard | None = None
+
+    @property
+    def merges(self) -> bool:
+        """False for an upload into a caller-named workspace: its caller merges."""
+        return self.workspace_id is None
 
     @property
     def prefix(self) -> str:
@@ -82,6 +103,8 @@ def resolve(
     progress: ProgressCallback | None,
     max_delete: int | None = None,
     force_delete: bool = False,
+    workspace_id: str | None = None,
+    shard: Shard | None = None,
 ) -> UploadSettings:
     """Check every argument; raise ConfigError naming the first bad one."""
     root = check_folder(absolute(Path(local_dir)))
@@ -89,6 +112,10 @@ def resolve(
     guard = RemovalGuard(max_delete=max_delete, force=force_delete)
     if large_file_threshold > LARGE_FILE:
         raise ConfigError(f"large_file_threshold cannot exceed the server's {LARGE_FILE} byte cap")
+    if shard is not None and not 0 <= shard.index < shard.count:
+        raise ConfigError(f"shard {shard.index} of {shard.count} does not exist")
+    if workspace_id is not None and delete_missing:
+        raise ConfigError("delete_missing needs the whole folder: not with a named workspace")
     who = author or config.resolve_author()
     if who is None:
         raise ConfigError(
@@ -111,4 +138,6 @@ def resolve(
         state_dir=absolute(Path(state_dir) if state_dir else default_state_dir()),
         on_progress=progress,
         removal_guard=guard,
+        workspace_id=workspace_id,
+        shard=shard,
     )

@@ -159,6 +159,23 @@ class UploadState:
             )
         return dict(rows)
 
+    def staged_files(self) -> list[tuple[str, str]]:
+        """(path, content id) of every file this run staged or confirmed, by path."""
+        query = "SELECT path, hash FROM staged WHERE seen=1 AND hash != ? ORDER BY path"
+        with self._lock:
+            return [(row[0], row[1]) for row in self._db.execute(query, (REMOVED,))]
+
+    def unconfirmed(self) -> list[str]:
+        """Paths an earlier run staged that this run did not confirm (no longer wanted)."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT path FROM staged WHERE seen=0")]
+
+    def forget_staged(self, paths: Iterable[str]) -> None:
+        items = list(paths)
+        if items:
+            with self._write() as db:
+                _each_in(db, "DELETE FROM staged WHERE path IN ({})", items)
+
     def record_staged(self, items: Iterable[tuple[str, str]]) -> None:
         rows = list(items)
         if rows:
