@@ -34,7 +34,7 @@ from .large import LargeFileStage
 from .listing import BranchListings
 from .looplag import LoopLagMonitor
 from .pack import CompressMode, FileJob, PackedBatch
-from .planner import Planner, plan_stage
+from .planner import Planner, plan_stage, settle_pieces
 from .removals import stage_removals
 from .report import ProgressCallback, UploadReport
 from .scan import ScanItem, scan
@@ -137,6 +137,7 @@ class _Upload:
         self.lag = LoopLagMonitor()
         self.workspace = UploadWorkspace(repo, state, settings.branch, head)
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
+        self.planner: Planner | None = None
         self._workspace_asked = False
 
     async def run(self, started: float) -> UploadReport:
@@ -160,6 +161,7 @@ class _Upload:
                     )
                 self.counters.phase("committing")
                 commit = await self._commit()
+                await anyio.to_thread.run_sync(self._settle, commit)
                 outer.cancel_scope.cancel()
         except* (OxenError, OSError, sqlite3.Error) as group:
             error = "; ".join(str(e) or type(e).__name__ for e in leaf_errors(group))
@@ -179,8 +181,13 @@ class _Upload:
     async def _pipeline(self) -> None:
         s = self.settings
         resumed = self.workspace.resumed
-        planner = Planner(self.state, large_threshold=s.large_threshold, resumed=resumed)
         head = self.head
+        synced = await anyio.to_thread.run_sync(
+            self.state.begin_pieces, head.id if head is not None else None
+        )
+        planner = self.planner = Planner(
+            self.state, large_threshold=s.large_threshold, resumed=resumed, synced=synced
+        )
         listings = BranchListings(
             (lambda rel: self.repo.dirs.entries(head.id, s.remote_path(rel), page_size=10_000))
             if head is not None
@@ -271,6 +278,12 @@ class _Upload:
             wanted=self._wanted,
             unsent=self.give_ups.unsent,
         )
+
+    def _settle(self, commit: Commit | None) -> None:
+        """Remember which directory pieces the branch now matches (blocking: a worker thread)."""
+        assert self.planner is not None
+        failed = len(self.counters.failures) > self.planner.failures or self.give_ups.unsent
+        settle_pieces(self.state, self.head, commit, sends_failed=bool(failed))
 
     def _wanted(self, remote_paths: list[str]) -> set[str]:
         """Which staged remote paths this run sent or confirmed (blocking: a worker thread)."""
