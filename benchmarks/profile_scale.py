@@ -110,12 +110,25 @@ def watch_callbacks() -> None:
     are kept with what they ran."""
     run = asyncio.events.Handle._run
 
+    def where(task: Any) -> str:
+        """The innermost frame a task's coroutine chain is suspended at."""
+        coro, frame = task.get_coro() if isinstance(task, asyncio.Task) else None, None
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or frame
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+        if frame is None:
+            return "?"
+        return f"{frame.f_code.co_qualname}:{frame.f_lineno}"
+
     def timed_run(self: Any) -> None:
+        task = getattr(self._callback, "__self__", None)
+        before = where(task)
         cpu0, wall0 = time.thread_time(), time.perf_counter()
         run(self)
         cpu = time.thread_time() - cpu0
         if cpu > 0.005:
-            SLOW_CALLBACKS.append((cpu, time.perf_counter() - wall0, repr(self)[:300]))
+            what = f"from {before} to {where(task)}" if task is not None else repr(self)[:200]
+            SLOW_CALLBACKS.append((cpu, time.perf_counter() - wall0, what))
 
     asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
 

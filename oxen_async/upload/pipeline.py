@@ -32,7 +32,7 @@ from .commit import commit_upload
 from .counters import Counters, GiveUps, build_report
 from .large import LargeFileStage
 from .listing import BranchListings
-from .looplag import LoopLagMonitor
+from .looplag import LoopLagMonitor, frozen_gc
 from .pack import CompressMode, FileJob, PackedBatch
 from .planner import Planner, plan_stage, settle_pieces
 from .removals import stage_removals
@@ -116,7 +116,8 @@ async def upload_folder(
     key = state_key(repo.host, repo.full_name, settings.branch, settings.dest, str(settings.root))
     state = await anyio.to_thread.run_sync(UploadState, settings.state_dir / f"{key}.sqlite")
     try:
-        return await _Upload(repo, settings, state, head).run(started)
+        with frozen_gc():
+            return await _Upload(repo, settings, state, head).run(started)
     finally:
         with anyio.CancelScope(shield=True):  # a cancelled caller must not keep the lock
             await anyio.to_thread.run_sync(state.close)
