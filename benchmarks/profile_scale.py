@@ -199,8 +199,25 @@ def summarize_pyspy(raw: Path) -> str:
     return "\n".join(lines)
 
 
+def start_control() -> subprocess.Popen[str]:
+    """The lag a bare loop in its own process sees meanwhile: the machine's share of ours."""
+    control = subprocess.Popen(
+        [sys.executable, str(HERE / "_lag_control.py")], stdout=subprocess.PIPE, text=True
+    )
+    assert control.stdout is not None
+    control.stdout.readline()  # "ready"
+    return control
+
+
+def stop_control(control: subprocess.Popen[str]) -> str:
+    control.send_signal(signal.SIGINT)
+    out, _ = control.communicate(timeout=30)
+    return out.strip()
+
+
 def run_once(name: str, profiler: str, coro: Any, tally: Tally, out: Path) -> None:
     tally.reset()
+    control = start_control()
     GC_PAUSES.clear()
     GC_CPU.clear()
     SLOW_CALLBACKS.clear()
@@ -241,12 +258,14 @@ def run_once(name: str, profiler: str, coro: Any, tally: Tally, out: Path) -> No
         report = asyncio.run(coro)
         text = ""
     wall = time.perf_counter() - started
+    beside = stop_control(control)
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     print(f"\n===== {name}: {report.status}, {report.files_uploaded} sent, "
           f"{report.files_unchanged} unchanged, {len(report.failed)} failed")  # fmt: skip
     print(f"wall {wall:.1f} s, cpu {cpu:.1f} s, lag p99 {report.loop_lag_p99_ms} ms, "
-          f"max {report.loop_lag_max_ms} ms, rss {cpu1.ru_maxrss // 1024} MB")  # fmt: skip
+          f"max {report.loop_lag_max_ms} ms, rss {cpu1.ru_maxrss // 1024} MB; "
+          f"a bare loop beside it: {beside}")  # fmt: skip
     print(f"requests: {sum(tally.requests.values())} {dict(tally.requests)}")
     print(f"sql statements: {sum(tally.sql.values())} {dict(tally.sql)}")
     print(f"decoded bytes: {tally.decoded_bytes:,}; files hashed: {tally.hashed}")

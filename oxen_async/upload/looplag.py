@@ -73,6 +73,10 @@ class _FrozenGC:
         self._lock = threading.Lock()
         self._users = 0  # uploads running in this process
 
+    @property
+    def users(self) -> int:
+        return self._users
+
     @contextmanager
     def __call__(self) -> Iterator[None]:
         with self._lock:

@@ -190,7 +190,7 @@ class _Upload:
             self.state, large_threshold=s.large_threshold, resumed=resumed, synced=synced
         )
         listings = BranchListings(
-            (lambda rel: self.repo.dirs.entries(head.id, s.remote_path(rel), page_size=10_000))
+            (lambda rel: self.repo.dirs.hashes(head.id, s.remote_path(rel), page_size=10_000))
             if head is not None
             else None,
             capacity=PLANNERS * 2,

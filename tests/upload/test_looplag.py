@@ -37,7 +37,7 @@ def test_early_wake_ups_count_as_no_lag() -> None:
 
 def test_the_gc_stays_frozen_while_any_upload_runs() -> None:
     before = object()
-    assert gc.get_freeze_count() == 0
+    assert frozen_gc.users == 0, "an upload of an earlier test is still running"
     with frozen_gc():
         frozen = gc.get_freeze_count()
         assert frozen > 0  # what existed before is out of the collections' reach
@@ -45,7 +45,7 @@ def test_the_gc_stays_frozen_while_any_upload_runs() -> None:
             pass
         assert gc.get_freeze_count() == frozen  # the first still runs
     assert gc.get_freeze_count() == 0  # all back within reach: nothing leaks
-    assert before is not None
+    assert frozen_gc.users == 0 and before is not None
 
 
 def test_per_file_values_are_out_of_the_gc(tmp_path: Path) -> None:

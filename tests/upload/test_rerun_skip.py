@@ -34,13 +34,13 @@ def age(root: Path, by_ns: int = AGE_NS) -> None:
 def listed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The branch directories the uploader listed (a counting wrapper, nothing changed)."""
     asked: list[str] = []
-    entries = Dirs.entries
+    hashes = Dirs.hashes
 
     def counted(self: Dirs, revision: str, path: str = "", **kw: Any) -> AsyncIterator[Any]:
         asked.append(path)
-        return entries(self, revision, path, **kw)
+        return hashes(self, revision, path, **kw)
 
-    monkeypatch.setattr(Dirs, "entries", counted)
+    monkeypatch.setattr(Dirs, "hashes", counted)
     return asked
 
 
