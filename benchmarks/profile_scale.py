@@ -215,6 +215,15 @@ def stop_control(control: subprocess.Popen[str]) -> str:
     return out.strip()
 
 
+async def move_head(url: str, token: str, repo: str) -> None:
+    """A commit by someone else (outside the folder): the branch head is no longer the commit
+    the state knows, so the rerun compares every folder against listings again."""
+    async with OxenClient(url, token=token) as oxen:
+        body = f"moved {time.time_ns()}\n".encode()
+        author = Author("Other", "other@example.com")
+        await oxen.repo(repo).files.upload("main", "", {"README.md": body}, author=author)
+
+
 def run_once(name: str, profiler: str, coro: Any, tally: Tally, out: Path) -> None:
     tally.reset()
     control = start_control()
@@ -290,6 +299,7 @@ def main() -> None:
     p.add_argument("--profiler", choices=kinds, default="none")
     p.add_argument("--first-profiler", choices=kinds)
     p.add_argument("--lag-debug", action="store_true", help="asyncio debug: slow callbacks")
+    p.add_argument("--move-head", action="store_true", help="a foreign commit before reruns")
     p.add_argument("--reruns", type=int, default=1)
     p.add_argument("--data-cache", default=str(Path(tempfile.gettempdir()) / "oxen-bench-data"))
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "oxen-profile")
@@ -317,6 +327,8 @@ def main() -> None:
                 "first", first, upload(server.url, token, repo, folder, state), tally, args.out
             )
             for i in range(args.reruns):
+                if args.move_head:
+                    asyncio.run(move_head(server.url, token, repo))
                 coro = upload(server.url, token, repo, folder, state)
                 run_once(f"rerun{i + 1}", args.profiler, coro, tally, args.out)
 
