@@ -199,6 +199,14 @@ def summarize_pyspy(raw: Path) -> str:
     return "\n".join(lines)
 
 
+def age(folder: Path, by_ns: int = 10**10) -> None:
+    """Files older than the racy window (a fresh smoke folder's would not be fingerprinted)."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            st = path.stat()
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - by_ns))
+
+
 def start_control() -> subprocess.Popen[str]:
     """The lag a bare loop in its own process sees meanwhile: the machine's share of ours."""
     control = subprocess.Popen(
@@ -224,7 +232,7 @@ async def move_head(url: str, token: str, repo: str) -> None:
         await oxen.repo(repo).files.upload("main", "", {"README.md": body}, author=author)
 
 
-def run_once(name: str, profiler: str, coro: Any, tally: Tally, out: Path) -> None:
+def run_once(name: str, profiler: str, coro: Any, tally: Tally, out: Path) -> Any:
     tally.reset()
     control = start_control()
     GC_PAUSES.clear()
@@ -288,6 +296,7 @@ def run_once(name: str, profiler: str, coro: Any, tally: Tally, out: Path) -> No
     if text:
         (out / f"{name}.txt").write_text(text)
         print(text if profiler == "pyspy" else f"(profile in {out}/{name}.*)")
+    return report
 
 
 def main() -> None:
@@ -303,7 +312,17 @@ def main() -> None:
     p.add_argument("--reruns", type=int, default=1)
     p.add_argument("--data-cache", default=str(Path(tempfile.gettempdir()) / "oxen-bench-data"))
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "oxen-profile")
+    p.add_argument("--smoke", action="store_true", help="5 x 20 old files, checked (CI)")
     args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="oxen-profile-smoke-") as tmp:
+        if args.smoke:
+            args.folders, args.files_per_folder, args.reruns = 5, 20, 1
+            args.profiler = args.first_profiler = "none"
+            args.data_cache, args.out = str(Path(tmp) / "data"), Path(tmp) / "out"
+        profile(args)
+
+
+def profile(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     global LAG_DEBUG
     LAG_DEBUG = args.lag_debug
@@ -314,6 +333,8 @@ def main() -> None:
     folder = _datasets.scale_tree(
         Path(args.data_cache), args.folders, args.files_per_folder, args.size
     )
+    if args.smoke:
+        age(folder)
     tally = Tally()
     tally.install()
     with tempfile.TemporaryDirectory(prefix="oxen-profile-") as tmp:
@@ -330,7 +351,14 @@ def main() -> None:
                 if args.move_head:
                     asyncio.run(move_head(server.url, token, repo))
                 coro = upload(server.url, token, repo, folder, state)
-                run_once(f"rerun{i + 1}", args.profiler, coro, tally, args.out)
+                again = run_once(f"rerun{i + 1}", args.profiler, coro, tally, args.out)
+    if args.smoke:
+        files = args.folders * args.files_per_folder
+        problems = [] if again.files_unchanged == files else [f"rerun: {again.files_unchanged}"]
+        if any(route.endswith(" dir") for route in tally.requests):
+            problems.append(f"the unchanged rerun listed folders: {dict(tally.requests)}")
+        if problems:
+            raise SystemExit("smoke run failed: " + "; ".join(problems))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ class Planner:
         self, items: list[ScanItem], remote: dict[str, str], rel_dir: str = ""
     ) -> PiecePlan:
         """What to do with one directory piece; ``remote`` is its listing on the head."""
-        plan, files = self.sort_piece(items)
+        plan, files = self.sort_piece(items, rel_dir)
         self.decide(plan, files, remote, rel_dir)
         return plan
 
