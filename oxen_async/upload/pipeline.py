@@ -1,7 +1,8 @@
 """The bulk uploader: a local folder into ONE commit on a branch.
 
-    scan -> plan (planner.py: remote listing by directory (listing.py), hash in threads,
-                  skip unchanged/staged)
+    scan -> plan (planner.py: a directory piece the state knows in sync with the head is
+                  skipped whole; else remote listing by directory (listing.py), hash in
+                  threads, skip unchanged/staged)
          -> pack (batcher.py: read, verify, compress in threads)
          -> send (sender.py: N in flight into a workspace, refused batches halved;
                   large.py: files over the gzip cap, chunked)
