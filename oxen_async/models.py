@@ -130,6 +130,21 @@ class Page(Model, kw_only=True):
     total_entries: int = 0
 
 
+class EntryHash(Model, kw_only=True):
+    """A listing entry as a sync compares it: name, content id, kind. Decoding only these
+    costs half of decoding the whole entry (its commit, resource and metadata objects)."""
+
+    filename: str
+    hash: str = ""
+    is_dir: bool = False
+
+
+class DirHashes(Page, kw_only=True):
+    """A directory listing page decoded as ``EntryHash`` entries only."""
+
+    entries: list[EntryHash] = []
+
+
 class DirListing(Page, kw_only=True):
     dir: MetadataEntry | None = None
     entries: list[MetadataEntry] = []

@@ -6,7 +6,14 @@ import contextlib
 from collections.abc import AsyncGenerator
 
 from .. import paths
-from ..models import DirListing, DirListingResponse, MetadataEntry, MetaResponse
+from ..models import (
+    DirHashes,
+    DirListing,
+    DirListingResponse,
+    EntryHash,
+    MetadataEntry,
+    MetaResponse,
+)
 from ._scope import RepoScope, every_item
 
 DEFAULT_PAGE_SIZE = 1000
@@ -33,6 +40,20 @@ class Dirs:
             lambda listing: listing.entries,
         )
         async for entry in pages:
+            yield entry
+
+    async def hashes(
+        self, revision: str, path: str = "", *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncGenerator[EntryHash]:
+        """Every entry of one directory as name, content id and kind only (what a sync
+        compares), page by page: the rest of each entry is skipped, not decoded."""
+        url = self._r.path(f"dir/{paths.resource(revision, path)}")
+
+        async def page_of(page: int) -> DirHashes:
+            params = {"page": page, "page_size": page_size}
+            return await self._r.session.request("GET", url, DirHashes, params=params)
+
+        async for entry in every_item(page_of, lambda listing: listing.entries):
             yield entry
 
     async def walk(

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import anyio
 
 from ..errors import NotFoundError
-from ..models import MetadataEntry
+from ..models import EntryHash, MetadataEntry
 
-EntriesOf = Callable[[str], AsyncIterator[MetadataEntry]]
-"""Every entry of one directory of the head, by local relative path."""
+EntriesOf = Callable[[str], AsyncIterator[EntryHash | MetadataEntry]]
+"""Every entry of one directory of the head, by local relative path (``Dirs.hashes``: only the
+name, content id and kind are decoded)."""
 
 
 @dataclass(frozen=True, slots=True)

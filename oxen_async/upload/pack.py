@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Literal
 
+import msgspec
+
 from .. import paths
 from ..api.workspaces import staging_form
 from ..hashing import hash_bytes
@@ -45,10 +47,10 @@ MIN_COMPRESS_SIZE = 256
 READ_TRIES = 3
 
 
-@dataclass(slots=True)
-class FileJob:
+class FileJob(msgspec.Struct, gc=False):
     """One file to send. ``hash`` is what the plan saw ("" when the plan had no reason to
-    hash it); pack sets it, with size, mtime and inode, from the bytes actually read."""
+    hash it); pack sets it, with size, mtime and inode, from the bytes actually read.
+    Out of the cyclic GC (strings and ints only): see scan.LocalFile."""
 
     rel_path: str
     abs_path: str

@@ -1,7 +1,8 @@
 """The bulk uploader: a local folder into ONE commit on a branch.
 
-    scan -> plan (planner.py: remote listing by directory (listing.py), hash in threads,
-                  skip unchanged/staged)
+    scan -> plan (planner.py: a directory piece the state knows in sync with the head is
+                  skipped whole; else remote listing by directory (listing.py), hash in
+                  threads, skip unchanged/staged)
          -> pack (batcher.py: read, verify, compress in threads)
          -> send (sender.py: N in flight into a workspace, refused batches halved;
                   large.py: files over the gzip cap, chunked)
@@ -34,9 +35,9 @@ from .counters import Counters, GiveUps, build_report
 from .expiry import expire_stale_states, touch
 from .large import LargeFileStage
 from .listing import BranchListings
-from .looplag import LoopLagMonitor
+from .looplag import LoopLagMonitor, frozen_gc
 from .pack import CompressMode, FileJob, PackedBatch
-from .planner import Planner, plan_stage
+from .planner import Planner, plan_stage, settle_pieces
 from .removals import stage_removals
 from .report import ProgressCallback, UploadReport
 from .scan import ScanItem, scan
@@ -150,7 +151,8 @@ async def run_upload(repo: UploadTarget, settings: UploadSettings) -> UploadOutc
     await anyio.to_thread.run_sync(touch, state_file)
     try:
         upload = _Upload(repo, settings, state, head)
-        report = await upload.run(started)
+        with frozen_gc():
+            report = await upload.run(started)
         return UploadOutcome(report, upload.staged, upload.workspace.resumed)
     finally:
         with anyio.CancelScope(shield=True):  # a cancelled caller must not keep the lock
@@ -175,6 +177,7 @@ class _Upload:
         )
         self.staged: list[tuple[str, str]] = []  # filled when the caller merges (a shard)
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
+        self.planner: Planner | None = None
         self._workspace_asked = False
 
     async def run(self, started: float) -> UploadReport:
@@ -204,6 +207,7 @@ class _Upload:
                     )
                 self.counters.phase("committing")
                 commit = await self._commit()
+                await anyio.to_thread.run_sync(self._settle, commit)
                 outer.cancel_scope.cancel()
         except* (OxenError, OSError, sqlite3.Error) as group:
             error = "; ".join(dict.fromkeys(fatal_cause(e) for e in leaf_errors(group)))
@@ -239,10 +243,15 @@ class _Upload:
     async def _pipeline(self) -> None:
         s = self.settings
         resumed = self.workspace.resumed
-        planner = Planner(self.state, large_threshold=s.large_threshold, resumed=resumed)
         head = self.head
+        synced = await anyio.to_thread.run_sync(
+            self.state.begin_pieces, head.id if head is not None else None
+        )
+        planner = self.planner = Planner(
+            self.state, large_threshold=s.large_threshold, resumed=resumed, synced=synced
+        )
         listings = BranchListings(
-            (lambda rel: self.repo.dirs.entries(head.id, s.remote_path(rel), page_size=10_000))
+            (lambda rel: self.repo.dirs.hashes(head.id, s.remote_path(rel), page_size=10_000))
             if head is not None
             else None,
             capacity=PLANNERS * 2,
@@ -337,6 +346,12 @@ class _Upload:
             wanted=self._wanted,
             unsent=self.give_ups.unsent,
         )
+
+    def _settle(self, commit: Commit | None) -> None:
+        """Remember which directory pieces the branch now matches (blocking: a worker thread)."""
+        assert self.planner is not None
+        failed = len(self.counters.failures) > self.planner.failures or self.give_ups.unsent
+        settle_pieces(self.state, self.head, commit, sends_failed=bool(failed))
 
     def _wanted(self, remote_paths: list[str]) -> set[str]:
         """Which staged remote paths this run sent or confirmed (blocking: a worker thread)."""

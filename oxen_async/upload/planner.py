@@ -3,23 +3,33 @@
 A hash decides only files that the branch or the workspace has under that name; the others
 are sent anyway, and pack hashes the bytes it reads (one read per file instead of two on a
 first upload), or for a large file its sender does, just before sending.
+
+A piece whose fingerprint (its files' names, sizes, mtimes and inodes: what the hash cache
+trusts too) the state knows in sync with the branch head is unchanged as a whole: an unchanged
+rerun costs one stat per file and one SQLite query per piece, and no listing at all. Pieces are
+noted as the run verifies them and settled by ``settle_pieces`` when the run ends, to the
+commit it leaves the branch at. A fingerprint is not trusted while a file in it is younger
+than ``RACY_NS`` (a write in the same timestamp tick would keep it).
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio.to_thread
+import xxhash
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from ..hashing import hash_file_sync
+from ..models import Commit
 from .counters import Counters
 from .listing import BranchListings
 from .pack import FileJob, check_name
 from .scan import LocalFile, Problem, ScanItem, SkippedSymlinkDir
-from .state import UploadState
+from .state import RACY_NS, SAME, SENT, UploadState
 
 
 class Verdict(enum.Enum):
@@ -41,6 +51,16 @@ class PiecePlan:
     bytes_seen: int = 0
     unchanged: int = 0
     resumed: int = 0
+    digest: str = ""  # the piece's fingerprint; "" while a file is too young to trust it
+
+
+def fingerprint(files: list[LocalFile], now_ns: int) -> str:
+    """A digest of the files' names and stat fields, in name order; "" when one was written
+    within ``RACY_NS`` of ``now_ns``."""
+    if not files or max(f.mtime_ns for f in files) >= now_ns - RACY_NS:
+        return ""
+    lines = sorted(f"{f.rel_path}\0{f.size}\0{f.mtime_ns}\0{f.inode}" for f in files)
+    return xxhash.xxh3_128_hexdigest("\n".join(lines).encode("utf-8", "surrogateescape"))
 
 
 class Planner:
@@ -49,13 +69,28 @@ class Planner:
     Blocking methods (hash cache, hashing, resume bookkeeping): run them in a worker thread.
     """
 
-    def __init__(self, state: UploadState, *, large_threshold: int, resumed: bool) -> None:
+    def __init__(
+        self, state: UploadState, *, large_threshold: int, resumed: bool, synced: bool = False
+    ) -> None:
         self.state = state
         self.large_threshold = large_threshold
         self.resumed = resumed
+        self.synced = synced  # whether the state's synced pieces hold for the branch head
+        self.failures = 0  # files the plan reported failed (the rest failed sending)
 
-    def plan_piece(self, items: list[ScanItem], remote: dict[str, str]) -> PiecePlan:
+    def plan_piece(
+        self, items: list[ScanItem], remote: dict[str, str], rel_dir: str = ""
+    ) -> PiecePlan:
         """What to do with one directory piece; ``remote`` is its listing on the head."""
+        plan, files = self.sort_piece(items, rel_dir)
+        self.decide(plan, files, remote, rel_dir)
+        return plan
+
+    def sort_piece(
+        self, items: list[ScanItem], rel_dir: str = ""
+    ) -> tuple[PiecePlan, list[LocalFile]]:
+        """The piece's failures and counts, and the files still to decide: none when the
+        piece is known in sync with the head."""
         plan = PiecePlan()
         files: list[LocalFile] = []
         for item in items:
@@ -72,11 +107,23 @@ class Planner:
                 plan.failures.append((item.rel_path, reason))
             else:
                 files.append(item)
+        plan.digest = fingerprint(files, time.time_ns())
+        if self.synced and plan.digest and self.state.piece_synced(rel_dir, plan.digest):
+            plan.unchanged += len(files)
+            return plan, []
+        return plan, files
+
+    def decide(
+        self, plan: PiecePlan, files: list[LocalFile], remote: dict[str, str], rel_dir: str = ""
+    ) -> None:
+        """Verdicts on ``files`` into ``plan``; the piece is noted when all were decided."""
         if not files:
-            return plan
+            return
+        decided = True
         for f, (verdict, digest) in zip(files, self.verdicts(files, remote), strict=True):
             if verdict is Verdict.UNREADABLE:
                 plan.failures.append((f.rel_path, "cannot read: file vanished or is unreadable"))
+                decided = False
             elif verdict is Verdict.UNCHANGED:
                 plan.unchanged += 1
             elif verdict is Verdict.RESUMED:
@@ -84,7 +131,9 @@ class Planner:
             else:
                 job = FileJob(f.rel_path, f.abs_path, f.size, f.mtime_ns, digest, inode=f.inode)
                 (plan.large if f.size > self.large_threshold else plan.small).append(job)
-        return plan
+        if decided and plan.digest:
+            sends = plan.small or plan.large or plan.resumed
+            self.state.note_piece(rel_dir, plan.digest, SENT if sends else SAME)
 
     def verdicts(self, files: list[LocalFile], remote: dict[str, str]) -> list[tuple[Verdict, str]]:
         """(verdict, content id) per file; the id is "" when nothing needed the hash."""
@@ -141,12 +190,14 @@ async def plan_stage(
     asked = False
     async with pieces, small, large:
         async for rel_dir, items in pieces:
-            remote: dict[str, str] = {}
-            if any(isinstance(item, LocalFile) for item in items):
+            # Worker-thread hops per directory piece (one when it is known in sync, two else):
+            # every per-file step (name checks, cache lookups, hashing, verdicts) stays off
+            # the event loop.
+            plan, files = await anyio.to_thread.run_sync(planner.sort_piece, items, rel_dir)
+            if files:
                 remote = await listings.files(rel_dir)
-            # One worker-thread hop per directory piece: every per-file step (name checks,
-            # cache lookups, hashing, verdicts) stays off the event loop.
-            plan = await anyio.to_thread.run_sync(planner.plan_piece, items, remote)
+                await anyio.to_thread.run_sync(planner.decide, plan, files, remote, rel_dir)
+            planner.failures += len(plan.failures)
             for rel_path, reason in plan.failures:
                 counters.fail(rel_path, reason)
             counters.symlink_dirs += plan.symlink_dirs
@@ -163,3 +214,16 @@ async def plan_stage(
                 await large.send(job)
             if plan.small:
                 await small.send(plan.small)
+
+
+def settle_pieces(
+    state: UploadState, head: Commit | None, commit: Commit | None, *, sends_failed: bool
+) -> None:
+    """After a run without a fatal error: the pieces it noted stand for the commit it leaves
+    the branch at. Only a commit made right on ``head`` keeps what was verified against head;
+    the pieces with sends count only when no send failed. Blocking: a worker thread."""
+    if commit is None:
+        if head is not None:  # nothing to commit: the head is what was verified
+            state.settle_pieces(head.id, with_sent=False)
+    elif tuple(commit.parent_ids) == ((head.id,) if head is not None else ()):
+        state.settle_pieces(commit.id, with_sent=not sends_failed)

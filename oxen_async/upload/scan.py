@@ -12,11 +12,15 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+import msgspec
+
+# Structs out of the cyclic GC (``gc=False``: they hold only strings and ints): a million files
+# pass through the pipeline, and every tracked object would count towards the collections that
+# stop the event loop (the loop-lag's maximum was a full collection).
 
 
-@dataclass(frozen=True, slots=True)
-class LocalFile:
+class LocalFile(msgspec.Struct, frozen=True, gc=False):
     rel_path: str  # repo-style, '/'-separated, relative to the scanned folder
     abs_path: str
     size: int
@@ -24,14 +28,12 @@ class LocalFile:
     inode: int
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True, gc=False):
     rel_path: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class SkippedSymlinkDir:
+class SkippedSymlinkDir(msgspec.Struct, frozen=True, gc=False):
     rel_path: str
 
 

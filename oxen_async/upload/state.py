@@ -7,6 +7,11 @@
 - ``hashes``: content ids by (path, size, mtime, inode), so a rerun on a growing folder does
   not re-read unchanged files. Entries younger than ``RACY_NS`` are not cached: a write in the
   same timestamp tick as the hash would otherwise go unnoticed (git's "racy" problem).
+- ``pieces``: scanned directory pieces by fingerprint (their files' names, sizes, mtimes and
+  inodes, see planner.py) known to match the commit in ``meta.synced_commit``. While the branch
+  head is that commit, a piece with the same fingerprint is unchanged as a whole: no listing,
+  no hash lookup. Rows a run notes are ``same`` (verified against the head) or ``sent`` (the
+  rest of its files sent); the run's end settles them as ``synced`` to the commit it leaves.
 
 All methods block: the pipeline calls them from worker threads. Writes run in explicit
 transactions (one commit per batch of rows, not per row).
@@ -28,7 +33,7 @@ from typing import Any
 from ..errors import ConfigError
 
 RACY_NS = 2_000_000_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 REMOVED = "-"  # the hash recorded for a staged removal
 
 _SCHEMA = """
@@ -40,7 +45,11 @@ CREATE TABLE IF NOT EXISTS hashes (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL, hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pieces (
+    dir TEXT NOT NULL, digest TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (dir, digest, kind)
+) WITHOUT ROWID;
 """
+SYNCED, SAME, SENT = "synced", "same", "sent"  # the kinds of ``pieces`` rows
 
 
 STATE_DIR_ENV = "OXEN_ASYNC_STATE_DIR"
@@ -95,7 +104,7 @@ class UploadState:
             # State from another layout: a cache, so start afresh rather than migrate.
             self._db.executescript(
                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS staged;"
-                " DROP TABLE IF EXISTS hashes;"
+                " DROP TABLE IF EXISTS hashes; DROP TABLE IF EXISTS pieces;"
             )
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._db.executescript(_SCHEMA)
@@ -202,3 +211,36 @@ class UploadState:
         if rows:
             with self._write() as db:
                 db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
+
+    # -- directory pieces known in sync -----------------------------------------------------
+
+    def begin_pieces(self, head_id: str | None) -> bool:
+        """Forget what an unfinished run noted; whether the ``synced`` rows hold for the head
+        (the branch is still at the commit they were settled with)."""
+        with self._write() as db:
+            db.execute("DELETE FROM pieces WHERE kind != ?", (SYNCED,))
+            row = db.execute("SELECT value FROM meta WHERE key='synced_commit'").fetchone()
+        return head_id is not None and row is not None and row[0] == head_id
+
+    def piece_synced(self, rel_dir: str, digest: str) -> bool:
+        """Whether this piece is in sync with the head; if so it is noted ``same`` for this run."""
+        query = "SELECT 1 FROM pieces WHERE dir=? AND digest=? AND kind=?"
+        with self._lock:
+            if self._db.execute(query, (rel_dir, digest, SYNCED)).fetchone() is None:
+                return False
+        self.note_piece(rel_dir, digest, SAME)
+        return True
+
+    def note_piece(self, rel_dir: str, digest: str, kind: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO pieces VALUES (?, ?, ?)", (rel_dir, digest, kind))
+
+    def settle_pieces(self, commit_id: str, *, with_sent: bool) -> None:
+        """This run's noted pieces (``sent`` ones only ``with_sent``) now stand for
+        ``commit_id``; the older ``synced`` rows go (a piece not seen this run is not known)."""
+        with self._write() as db:
+            db.execute("DELETE FROM pieces WHERE kind=?", (SYNCED,))
+            if not with_sent:
+                db.execute("DELETE FROM pieces WHERE kind=?", (SENT,))
+            db.execute("UPDATE OR REPLACE pieces SET kind=?", (SYNCED,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_commit', ?)", (commit_id,))

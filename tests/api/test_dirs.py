@@ -67,6 +67,20 @@ async def test_entries_iterates_across_pages(repo: RemoteRepo, tree: Commit) -> 
     ]  # fmt: skip
 
 
+async def test_hashes_lists_names_ids_and_kinds_across_pages(
+    repo: RemoteRepo, tree: Commit
+) -> None:
+    full = [e async for e in repo.dirs.entries("main", "alpha", page_size=1)]
+    lean = [e async for e in repo.dirs.hashes("main", "alpha", page_size=1)]
+    assert [(e.filename, e.hash, e.is_dir) for e in lean] == [
+        (e.filename, e.hash, e.is_dir) for e in full
+    ]
+    assert [(e.filename, e.is_dir) for e in lean] == [("two", True), ("one.txt", False)]
+    assert lean[1].hash == hash_bytes(b"1")
+    with pytest.raises(NotFoundError):
+        [e async for e in repo.dirs.hashes("main", "no/such/dir")]
+
+
 async def test_walk_yields_every_file_with_its_full_path(repo: RemoteRepo, tree: Commit) -> None:
     found = {path: entry async for path, entry in repo.dirs.walk("main", page_size=3)}
     assert sorted(found) == sorted(TREE)

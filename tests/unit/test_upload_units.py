@@ -11,12 +11,12 @@ import pytest
 
 from oxen_async.errors import NotFoundError
 from oxen_async.hashing import hash_bytes
-from oxen_async.models import MetadataEntry
+from oxen_async.models import Commit, MetadataEntry
 from oxen_async.upload.listing import BranchListings
 from oxen_async.upload.locks import KeyedLocks
-from oxen_async.upload.planner import Planner, Verdict
+from oxen_async.upload.planner import Planner, Verdict, fingerprint, settle_pieces
 from oxen_async.upload.scan import LocalFile, Problem, SkippedSymlinkDir, scan
-from oxen_async.upload.state import RACY_NS, REMOVED, UploadState
+from oxen_async.upload.state import RACY_NS, REMOVED, SAME, SENT, UploadState
 
 
 def _local(root: Path, rel: str, data: bytes, *, age_ns: int = 2 * RACY_NS) -> LocalFile:
@@ -149,3 +149,36 @@ def test_scan_walks_in_stable_pieces_and_reports_odd_entries(tmp_path: Path) -> 
     a = items["a.txt"]
     assert isinstance(a, LocalFile) and a.size == 2
     assert list(scan(str(tmp_path), frozenset({str(tmp_path / "skip")}))) == pieces
+
+
+def test_a_fingerprint_covers_names_and_stat_fields_but_not_young_files(tmp_path: Path) -> None:
+    a, b = _local(tmp_path, "a", b"1"), _local(tmp_path, "b", b"2")
+    now = a.mtime_ns + 2 * RACY_NS
+    assert fingerprint([a, b], now) == fingerprint([b, a], now) != ""
+    moved = LocalFile(a.rel_path, a.abs_path, a.size, a.mtime_ns, a.inode + 1)
+    assert fingerprint([moved, b], now) != fingerprint([a, b], now)
+    assert fingerprint([a, b], a.mtime_ns + RACY_NS // 2) == ""  # a write could still hide
+    assert fingerprint([], now) == ""
+
+
+def test_pieces_hold_only_for_the_commit_they_were_settled_with(state: UploadState) -> None:
+    assert not state.begin_pieces("c1")  # nothing settled yet
+    state.note_piece("d", "x", SAME)
+    state.note_piece("e", "y", SENT)
+    made = Commit(id="c2", parent_ids=("c1",))
+    settle_pieces(state, Commit(id="c1"), made, sends_failed=True)
+    assert state.begin_pieces("c2")
+    assert state.piece_synced("d", "x") and not state.piece_synced("e", "y")  # a send failed
+    assert not state.piece_synced("d", "other digest")
+    assert not state.begin_pieces("c3")  # the branch moved on: nothing holds
+    # A commit made on another head than the one verified against settles nothing.
+    settle_pieces(state, Commit(id="c2"), Commit(id="c4", parent_ids=("zz",)), sends_failed=False)
+    assert not state.begin_pieces("c4") and state.begin_pieces("c2")
+    # Nothing to commit: what this run saw (d, noted by the hit) holds for the head still.
+    assert state.piece_synced("d", "x")
+    settle_pieces(state, Commit(id="c2"), None, sends_failed=False)
+    assert state.begin_pieces("c2") and state.piece_synced("d", "x")
+    # A run that saw no piece leaves none known.
+    state.begin_pieces("c2")
+    settle_pieces(state, Commit(id="c2"), None, sends_failed=False)
+    assert not state.piece_synced("d", "x")
