@@ -6,6 +6,7 @@ makes none, and deletes it when discarded, so a transaction that raises commits 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -37,13 +38,17 @@ class Stager:
         self._repo = repo
         self.branch = branch
         self._workspace: Workspace | None = None
+        # Concurrent writes of one call (fsspec gathers put_file) share one workspace: the
+        # server fails concurrent creations of workspaces on one branch (a lock error).
+        self._creating = asyncio.Lock()
         self.written: list[str] = []
         self.removed: list[str] = []
 
     async def _ensure_workspace(self) -> str:
-        if self._workspace is None:
-            self._workspace = await self._repo.workspaces.get_or_create(self.branch)
-        return self._workspace.id
+        async with self._creating:
+            if self._workspace is None:
+                self._workspace = await self._repo.workspaces.get_or_create(self.branch)
+            return self._workspace.id
 
     async def add(self, files: Sequence[tuple[str, bytes]]) -> None:
         """Stage ``(repo path, bytes)`` pairs (paths already normalised)."""

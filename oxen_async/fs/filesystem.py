@@ -68,6 +68,7 @@ class OxenFileSystem(WriteOps):
         author_email: str | None = None,
         commit_message: str | None = None,
         max_connections: int = 32,
+        listing_page_size: int = 1000,
         **kwargs: Any,
     ) -> None:
         if not namespace or not repo:
@@ -81,6 +82,7 @@ class OxenFileSystem(WriteOps):
             host = f"{scheme}://{host}"
         self.host = config.resolve_host(host)
         self.commit_message = commit_message
+        self.listing_page_size = listing_page_size
         self._author = (author_name, author_email)
         self._branch_checked = False
         token = config.resolve_token(token, self.host)
@@ -179,7 +181,8 @@ class OxenFileSystem(WriteOps):
         repo = self._repo()
         out: list[Info] = []
         try:
-            async for entry in repo.dirs.entries(self.revision, path):
+            pages = repo.dirs.entries(self.revision, path, page_size=self.listing_page_size)
+            async for entry in pages:
                 name = f"{path}/{entry.filename}" if path else entry.filename
                 out.append(entry_info(name, entry))
         except NotFoundError:
