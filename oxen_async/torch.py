@@ -52,19 +52,21 @@ class _Source:
     """A pinned folder of a repository and a filesystem on it for the calling process."""
 
     def __init__(self, url: str, storage_options: dict[str, Any]) -> None:
-        fs, folder = _url_to_fs(url, storage_options)
-        self.options = {**storage_options, **fs.storage_options, "skip_instance_cache": True}
-        self.options["revision"] = sync(fs.loop, _commit_of, fs)
-        self.folder = folder
+        kwargs = OxenFileSystem._get_kwargs_from_urls(url)
+        options = {**storage_options, **kwargs, "skip_instance_cache": True}
+        head = OxenFileSystem(**options)
+        options["revision"] = sync(head.loop, _commit_of, head)
+        self.folder = head._rel(url)
+        head.close()
+        self.options = options
         self._fs: OxenFileSystem | None = None
         self._pid = -1
-        listing = fs.find(folder, detail=True)
+        listing = self.fs.find(self.folder, detail=True)
         self.files = [
-            RemoteFile(path, int(info["size"]), str(info["hash"]))
-            for path, info in sorted(listing.items())
+            RemoteFile(self.fs._rel(name), int(info["size"]), str(info["hash"]))
+            for name, info in sorted(listing.items())
             if info["type"] == "file"
         ]
-        fs.close()
 
     @property
     def fs(self) -> OxenFileSystem:
@@ -75,12 +77,6 @@ class _Source:
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_fs": None, "_pid": -1}
-
-
-def _url_to_fs(url: str, storage_options: dict[str, Any]) -> tuple[OxenFileSystem, str]:
-    kwargs = OxenFileSystem._get_kwargs_from_urls(url)
-    fs = OxenFileSystem(**{**storage_options, **kwargs, "skip_instance_cache": True})
-    return fs, OxenFileSystem._strip_protocol(url)
 
 
 async def _commit_of(fs: OxenFileSystem) -> str:

@@ -18,19 +18,35 @@ from .clients import ClientPerLoop
 from .commits import OxenTransaction, Stager, target_path
 from .files import OxenFile
 from .reads import Info, entry_info, read_range, read_whole, root_info
-from .url import PROTOCOLS, URL_FORM, parse
+from .url import DEFAULT_REVISION, PROTOCOLS, URL_FORM, parse, strip
+from .url import name as url_name
 from .writes import WriteOps
 
 if TYPE_CHECKING:
     from ..client import OxenClient, RemoteRepo
-
-DEFAULT_REVISION = "main"
 
 # The stager of the write call in progress (``pipe`` of many files, ``put`` of a folder,
 # ``rm`` of many paths): every file it writes lands in that call's one commit.
 _CALL_STAGER: contextvars.ContextVar[Stager | None] = contextvars.ContextVar(
     "oxen_fs_call_stager", default=None
 )
+
+
+class _StripProtocol:
+    """fsspec calls ``_strip_protocol`` on the class (to read a URL) and on instances (on
+    every path a method gets). On an instance a bare repo path is also qualified with the
+    instance's repository, so a path has one name however it came in."""
+
+    def __get__(self, obj: OxenFileSystem | None, owner: type) -> Any:
+        if obj is None:
+            return _strip_all
+        return lambda path: _strip_all(path, obj)
+
+
+def _strip_all(path: Any, fs: OxenFileSystem | None = None) -> Any:
+    if isinstance(path, list | tuple):
+        return [_strip_all(p, fs) for p in path]
+    return strip(str(path)) if fs is None else fs._name(fs._rel(str(path)))
 
 
 class RevisionNotFoundError(FileNotFoundError):
@@ -124,11 +140,7 @@ class OxenFileSystem(WriteOps):
 
     # --- URLs ----------------------------------------------------------------------------------
 
-    @classmethod
-    def _strip_protocol(cls, path: Any) -> Any:
-        if isinstance(path, list):
-            return [cls._strip_protocol(p) for p in path]
-        return parse(str(path)).path
+    _strip_protocol = _StripProtocol()
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
@@ -140,8 +152,25 @@ class OxenFileSystem(WriteOps):
             out["revision"] = url.revision
         return out
 
-    def unstrip_protocol(self, name: str) -> str:
-        return f"oxen://{self.namespace}:{self.repo_name}@{self.revision}/{name.lstrip('/')}"
+    @property
+    def prefix(self) -> str:
+        """The name of the repository's root at this revision: ``ns:repo@revision``."""
+        return url_name(self.namespace, self.repo_name, self.revision)
+
+    def _rel(self, path: str) -> str:
+        """The repo-relative path of a name, URL or bare path on this filesystem's repository."""
+        parts = parse(str(path))
+        if parts.namespace is not None:
+            theirs = (parts.namespace, parts.repo, parts.revision or DEFAULT_REVISION)
+            if theirs != (self.namespace, self.repo_name, self.revision):
+                raise ConfigError(
+                    f"{path!r} is in {theirs[0]}/{theirs[1]}@{theirs[2]}; this filesystem "
+                    f"reads {self.namespace}/{self.repo_name}@{self.revision}"
+                )
+        return paths.repo_path(parts.path)
+
+    def _name(self, rel: str) -> str:
+        return url_name(self.namespace, self.repo_name, self.revision, rel)
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -167,14 +196,15 @@ class OxenFileSystem(WriteOps):
         return FileNotFoundError(errno.ENOENT, f"no such file or directory in {where}", path)
 
     async def _ls(self, path: str, detail: bool = True, refresh: bool = False, **_: Any) -> Any:
-        path = self._strip_protocol(path)
-        listing = None if refresh else self.dircache.get(path)
+        rel = self._rel(path)
+        key = self._name(rel)
+        listing = None if refresh else self.dircache.get(key)
         if listing is None:
-            listing = await self._list_dir(path)
+            listing = await self._list_dir(rel)
             if listing is None:  # not a directory: a file lists as itself
-                listing = [await self._info(path)]
+                listing = [await self._info(key)]
             else:
-                self.dircache[path] = listing
+                self.dircache[key] = listing
         return listing if detail else [entry["name"] for entry in listing]
 
     async def _list_dir(self, path: str) -> list[Info] | None:
@@ -183,47 +213,48 @@ class OxenFileSystem(WriteOps):
         try:
             pages = repo.dirs.entries(self.revision, path, page_size=self.listing_page_size)
             async for entry in pages:
-                name = f"{path}/{entry.filename}" if path else entry.filename
-                out.append(entry_info(name, entry))
+                rel = f"{path}/{entry.filename}" if path else entry.filename
+                out.append(entry_info(self._name(rel), entry))
         except NotFoundError:
             return None
         return out
 
     async def _info(self, path: str, **_: Any) -> Info:
-        path = self._strip_protocol(path)
-        parent = self.dircache.get(self._parent(path)) if path else None
+        rel = self._rel(path)
+        name = self._name(rel)
+        parent = self.dircache.get(self._parent(name)) if rel else None
         if parent is not None:
             for entry in parent:
-                if entry["name"] == path:
+                if entry["name"] == name:
                     return dict(entry)
-            raise await self._missing(path)
+            raise await self._missing(name)
         try:
-            entry = await self._repo().dirs.meta(self.revision, path)
+            entry = await self._repo().dirs.meta(self.revision, rel)
         except NotFoundError:
-            raise await self._missing(path) from None
-        return entry_info(path, entry) if path else {**root_info(), "hash": entry.hash}
+            raise await self._missing(name) from None
+        return entry_info(name, entry) if rel else {**root_info(name), "hash": entry.hash}
 
     async def _cat_file(
         self, path: str, start: int | None = None, end: int | None = None, **_: Any
     ) -> bytes:
-        path = self._strip_protocol(path)
-        info = await self._info(path)
+        rel = self._rel(path)
+        info = await self._info(rel)
         if info["type"] == "directory":
-            raise IsADirectoryError(errno.EISDIR, "a directory, not a file", path)
+            raise IsADirectoryError(errno.EISDIR, "a directory, not a file", info["name"])
         size = int(info["size"])
-        begin, stop = byte_range(path, size, start, end)
+        begin, stop = byte_range(info["name"], size, start, end)
         if begin == 0 and stop == size:
-            return await read_whole(self._repo(), self.revision, path, info)
-        return await read_range(self._repo(), self.revision, path, begin, stop)
+            return await read_whole(self._repo(), self.revision, rel, info)
+        return await read_range(self._repo(), self.revision, rel, begin, stop)
 
     async def _get_file(self, rpath: str, lpath: str, **_: Any) -> None:
-        rpath = self._strip_protocol(rpath)
-        info = await self._info(rpath)
+        rel = self._rel(rpath)
+        info = await self._info(rel)
         if info["type"] == "directory":
             os.makedirs(lpath, exist_ok=True)
             return
         await self._repo().files.download_to(
-            self.revision, rpath, lpath, expected_hash=info["hash"] or None
+            self.revision, rel, lpath, expected_hash=info["hash"] or None
         )
 
     async def _get(
@@ -257,7 +288,7 @@ class OxenFileSystem(WriteOps):
             return None
         if maxdepth is not None or any(c in rpath for c in "*?["):
             return None
-        source = self._strip_protocol(rpath)
+        source = self._rel(rpath)
         if (await self._info(source))["type"] != "directory":
             return None
         dest = make_path_posix(lpath)
@@ -267,28 +298,28 @@ class OxenFileSystem(WriteOps):
         return source, dest
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> OxenFile:
-        path = self._strip_protocol(path)
+        rel = self._rel(path)
         kwargs.pop("autocommit", None)  # our writes commit by the transaction's state
         if mode == "rb":
-            info = self.info(path)
+            info = self.info(rel)
             if info["type"] == "directory":
-                raise IsADirectoryError(errno.EISDIR, "a directory, not a file", path)
-            f = OxenFile(self, path, "rb", size=int(info["size"]), **kwargs)
+                raise IsADirectoryError(errno.EISDIR, "a directory, not a file", info["name"])
+            f = OxenFile(self, info["name"], "rb", size=int(info["size"]), **kwargs)
             f.details = info
             return f
         if mode in ("wb", "xb"):
-            return OxenFile(self, target_path(path), "wb", **kwargs)
+            return OxenFile(self, self._name(target_path(rel)), "wb", **kwargs)
         raise NotImplementedError(f"mode {mode!r}: oxen files open 'rb' or 'wb'")
 
     def invalidate_cache(self, path: str | None = None) -> None:
         if path is None:
             self.dircache.clear()
         else:
-            path = self._strip_protocol(path)
-            self.dircache.pop(path, None)
-            while path:
-                path = self._parent(path)
-                self.dircache.pop(path, None)
+            name = self._name(self._rel(path))
+            self.dircache.pop(name, None)
+            while name != self.prefix:
+                name = self._parent(name)
+                self.dircache.pop(name, None)
         super().invalidate_cache(path)
 
 

@@ -40,8 +40,8 @@ def entry_info(path: str, entry: MetadataEntry) -> Info:
     return info
 
 
-def root_info() -> Info:
-    return {"name": "", "size": 0, "type": "directory", "hash": ""}
+def root_info(name: str) -> Info:
+    return {"name": name, "size": 0, "type": "directory", "hash": ""}
 
 
 async def read_range(repo: RemoteRepo, revision: str, path: str, start: int, end: int) -> bytes:

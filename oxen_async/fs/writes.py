@@ -48,6 +48,9 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
     async def _missing(self, path: str) -> FileNotFoundError:
         raise NotImplementedError
 
+    def _rel(self, path: str) -> str:
+        raise NotImplementedError
+
     def author(self) -> config.Author:
         who = config.resolve_author(*self._author)
         if who is None:
@@ -132,20 +135,20 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
 
     def write_closed_file(self, path: str, data: bytes, message: str | None) -> None:
         """Called by a file opened ``wb`` as it closes (sync: fsspec files are sync)."""
-        sync(self.loop, self._write, [(path, data)], (), message)
+        sync(self.loop, self._write, [(self._rel(path), data)], (), message)
 
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
     ) -> None:
         await self._write(
-            [(target_path(self._strip_protocol(path)), bytes(value))],
+            [(target_path(self._rel(path)), bytes(value))],
             (),
             kwargs.get("commit_message"),
         )
 
     async def _pipe(self, path: Any, value: Any = None, **kwargs: Any) -> None:
         items = path if isinstance(path, dict) else {path: value}
-        files = [(target_path(self._strip_protocol(p)), bytes(v)) for p, v in items.items()]
+        files = [(target_path(self._rel(p)), bytes(v)) for p, v in items.items()]
         await self._write(files, (), kwargs.get("commit_message"))
 
     async def _put_file(
@@ -154,9 +157,7 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
         data = await anyio.to_thread.run_sync(_read_local, lpath)
         if data is None:
             return  # a folder: folders come with their files
-        await self._write(
-            [(target_path(self._strip_protocol(rpath)), data)], (), kwargs.get("commit_message")
-        )
+        await self._write([(target_path(self._rel(rpath)), data)], (), kwargs.get("commit_message"))
 
     async def _put(self, lpath: Any, rpath: Any, recursive: bool = False, **kwargs: Any) -> Any:
         work = super()._put(lpath, rpath, recursive=recursive, **kwargs)
@@ -170,7 +171,9 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
             for p in expanded:
                 if (await self._info(p))["type"] == "directory":
                     raise IsADirectoryError(errno.EISDIR, "a directory: pass recursive=True", p)
-        await self._write([], _outermost(expanded), kwargs.get("commit_message"))
+        await self._write(
+            [], _outermost(self._rel(p) for p in expanded), kwargs.get("commit_message")
+        )
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
         await self._rm(path, **kwargs)

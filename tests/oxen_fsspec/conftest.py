@@ -46,6 +46,14 @@ def fs(oxen_repo: RepoHandle) -> Iterator[OxenFileSystem]:
     filesystem.close()
 
 
+def rel(fs: OxenFileSystem, names: Any) -> Any:
+    """Names without the ``ns:repo@revision/`` they all start with (one name or many)."""
+    if isinstance(names, str):
+        assert names == fs.prefix or names.startswith(f"{fs.prefix}/"), names
+        return names[len(fs.prefix) + 1 :]
+    return sorted(rel(fs, n) for n in names)
+
+
 def run(fs: OxenFileSystem, coro: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Run ``coro()`` on the filesystem's loop, from sync test code."""
     return sync(fs.loop, coro)

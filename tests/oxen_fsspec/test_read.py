@@ -10,7 +10,7 @@ import pytest
 from oxen_async.errors import IntegrityError
 from oxen_async.fs import OxenFileSystem
 
-from .conftest import Wire
+from .conftest import Wire, rel
 
 FILES = {
     "top.txt": b"top level\n",
@@ -29,24 +29,26 @@ def seeded(fs: OxenFileSystem) -> OxenFileSystem:
 
 def test_listing_shapes(seeded: OxenFileSystem) -> None:
     fs = seeded
-    assert sorted(fs.ls("", detail=False)) == ["data", "top.txt"]
-    entries = {e["name"]: e for e in fs.ls("data")}
+    root = fs.ls("", detail=False)
+    assert sorted(root) == [f"{fs.prefix}/data", f"{fs.prefix}/top.txt"]  # names carry the repo
+    assert fs.ls(fs.prefix, detail=False) == root == fs.ls(f"oxen://{fs.prefix}", detail=False)
+    entries = {rel(fs, e["name"]): e for e in fs.ls("data")}
     assert set(entries) == {"data/a.csv", "data/b.bin", "data/deep"}
     assert entries["data/deep"]["type"] == "directory"
     assert (entries["data/b.bin"]["size"], entries["data/b.bin"]["type"]) == (10240, "file")
     assert fs.info("data/deep/c.json")["size"] == len(FILES["data/deep/c.json"])
     assert fs.isdir("data/deep") and fs.isfile("data/a.csv") and not fs.isfile("data")
     assert fs.exists("top.txt") and not fs.exists("nope.txt") and not fs.exists("data/nope")
-    assert sorted(fs.find("")) == sorted(FILES)
-    assert sorted(fs.find("data", withdirs=True)) == sorted(
+    assert rel(fs, fs.find("")) == sorted(FILES)
+    assert rel(fs, fs.find("data", withdirs=True)) == sorted(
         [p for p in FILES if p.startswith("data/")] + ["data", "data/deep"]
     )
-    assert sorted(fs.glob("data/**/*.txt")) == ["data/deep/d.txt"]
-    assert sorted(fs.glob("data/*.csv")) == ["data/a.csv"]
-    walked = {root: (sorted(dirs), sorted(files)) for root, dirs, files in fs.walk("")}
+    assert rel(fs, fs.glob("data/**/*.txt")) == ["data/deep/d.txt"]
+    assert rel(fs, fs.glob("data/*.csv")) == ["data/a.csv"]
+    walked = {rel(fs, top): (sorted(d), sorted(f)) for top, d, f in fs.walk("")}
     assert walked["data"] == (["deep"], ["a.csv", "b.bin"])
     assert walked["data/deep"] == ([], ["c.json", "d.txt"])
-    assert fs.ls("data/a.csv", detail=False) == ["data/a.csv"]  # a file lists as itself
+    assert fs.ls("data/a.csv", detail=False) == [f"{fs.prefix}/data/a.csv"]  # lists as itself
 
 
 def test_listing_is_paginated_and_cached(oxen_repo: object, wire: Wire) -> None:
@@ -86,7 +88,8 @@ def test_cat_file_ranges_are_ranged_reads(seeded: OxenFileSystem, wire: Wire) ->
     assert wire.to("file") == []  # no whole-file download behind a range
     assert fs.cat_file("data/b.bin") == data  # whole: one /file GET, hash-checked
     assert fs.cat("data/a.csv") == FILES["data/a.csv"]
-    assert fs.cat(["top.txt", "data/deep/d.txt"]) == {
+    both = fs.cat(["top.txt", "data/deep/d.txt"])
+    assert {rel(fs, k): v for k, v in both.items()} == {
         "top.txt": FILES["top.txt"],
         "data/deep/d.txt": FILES["data/deep/d.txt"],
     }

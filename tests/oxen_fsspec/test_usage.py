@@ -13,7 +13,7 @@ from oxen_async.errors import ConfigError
 from oxen_async.fs import OxenFileSystem, RevisionNotFoundError
 from oxen_async.testing.handle import RepoHandle
 
-from .conftest import history, options, run
+from .conftest import history, options, rel, run
 
 
 def test_urls_reach_the_repository(fs: OxenFileSystem, oxen_repo: RepoHandle) -> None:
@@ -24,11 +24,10 @@ def test_urls_reach_the_repository(fs: OxenFileSystem, oxen_repo: RepoHandle) ->
         with fsspec.open(target, "rb", **opts) as f:
             assert f.read() == b"hello"
         got, path = fsspec.core.url_to_fs(target, **opts)
-        assert isinstance(got, OxenFileSystem) and path == "dir/hello.txt"
-        assert (
-            got.unstrip_protocol(path)
-            == f"oxen://{oxen_repo.namespace}:{oxen_repo.name}@main/dir/hello.txt"
-        )
+        name = f"{oxen_repo.namespace}:{oxen_repo.name}@main/dir/hello.txt"
+        assert isinstance(got, OxenFileSystem) and path == name
+        assert got.unstrip_protocol(path) == f"oxen://{name}"  # a URL again
+        assert got.ls("dir", detail=False) == [name]
     commit = history(fs)[0].id
     pinned = f"oxen://{oxen_repo.namespace}:{oxen_repo.name}@{commit}/dir/hello.txt"
     assert fsspec.open(pinned, "rb", **opts).open().read() == b"hello"
@@ -98,7 +97,7 @@ async def test_async_callers_keep_their_loop(oxen_repo: RepoHandle) -> None:
         await fs._pipe_file("t/two.txt", b"2")
     assert (await fs._info("big.bin"))["size"] == len(data)
     assert await fs._cat_file("big.bin") == data
-    assert sorted(await fs._ls("t", detail=False)) == ["t/one.txt", "t/two.txt"]
+    assert rel(fs, await fs._ls("t", detail=False)) == ["t/one.txt", "t/two.txt"]
     at_start = ticks
     assert await fs._cat_file("big.bin", start=5, end=25) == data[5:25]
     stop.set()
