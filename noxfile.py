@@ -5,6 +5,8 @@
     python3 -m nox -s tests       # the test suite (what CI runs)
     python3 -m nox -s lint typecheck bench
     python3 -m nox -s oxen-server tests-real   # build the real server (0.65.2), run the suite on it
+    python3 -m nox -s bench-smoke # every benchmark for seconds on tiny data (what CI runs)
+    python3 -m nox -s race race-download race-scale   # the real figures (a quiet machine)
 
 Sessions use the Python that runs nox (3.11+), so a machine with one Python and pip is enough.
 """
@@ -50,8 +52,19 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, configured in pyproject.toml."""
-    session.install(".[test]", "mypy>=1.10", "types-aiofiles")
+    session.install(".[test]", "mypy>=1.10")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The API reference from the docstrings (mkdocs + mkdocstrings) into .nox/site; fails on
+    a broken reference (strict; never pass -q, which hides the warnings strict counts) or on
+    a public name of ``oxen_async`` missing from the pages."""
+    session.install(".", "mkdocs>=1.6", "mkdocstrings[python]>=0.26")
+    # The docs' sources live under .ci/docs: the project's top level stays as it is.
+    session.run("mkdocs", "build", "--strict", "-f", ".ci/docs/mkdocs.yml")
+    session.run("python", ".ci/docs/check_reference.py")
 
 
 def benchmark_scripts() -> list[Path]:
@@ -124,9 +137,9 @@ def tests_real(session: nox.Session) -> None:
     )
 
 
-# --- the race: our uploader vs the official client vs the wire limit -----------------------------
+# --- the races: ours vs the official client vs the wire limit ------------------------------------
 OFFICIAL_VENV = ROOT / ".nox" / "official-oxenai"
-OFFICIAL_VERSION = "0.53.4"
+OFFICIAL_VERSION = "0.65.1"  # the current official client; it races the current server line
 
 
 def official_python(session: nox.Session) -> str:
@@ -140,17 +153,50 @@ def official_python(session: nox.Session) -> str:
     return str(python)
 
 
+def _race(session: nox.Session, script: str, defaults: list[str]) -> None:
+    import os
+
+    session.install(".[bench]")
+    # The real server raced: $OXEN_ASYNC_REAL_VERSION (default the newest line, 0.65.2).
+    version = os.environ.get("OXEN_ASYNC_REAL_VERSION", REAL_VERSIONS[0])
+    args = list(session.posargs) or ["--target", "real", "--server-version", version, *defaults]
+    session.run(
+        "python", f"benchmarks/{script}", "--official-python", official_python(session), *args
+    )
+
+
 @nox.session
 def race(session: nox.Session) -> None:
-    """bench_upload side by side in one run: oxen_async, the official client (oxenai 0.53.4)
-    and the wire limit, against a real oxen-server (``-- --target bundled`` for ours).
-    Extra arguments go to benchmarks/bench_upload.py."""
+    """The upload race: oxen_async, the official client (oxenai 0.65.1) and the wire limit,
+    against a real oxen-server 0.65.2, 5 rounds, plus peak RSS by folder size. Extra arguments
+    replace the defaults and go to benchmarks/bench_upload.py (``-- --target bundled``)."""
+    _race(session, "bench_upload.py", ["--rss"])
+
+
+@nox.session(name="race-download")
+def race_download(session: nox.Session) -> None:
+    """The download race: ``download_folder`` vs the official ``RemoteRepo.download`` vs the
+    download wire limit, against a real oxen-server 0.65.2 (``-- --target bundled`` for ours);
+    extra arguments go to benchmarks/bench_download.py."""
+    _race(session, "bench_download.py", ["--rss"])
+
+
+@nox.session(name="race-scale")
+def race_scale(session: nox.Session) -> None:
+    """1,000,000 small files uploaded as one commit into the bundled server, then again
+    unchanged (benchmarks/bench_scale.py; extra arguments go to it)."""
     session.install(".[bench]")
-    args = list(session.posargs) or ["--target", "real", "--rss"]
-    session.run(
-        "python",
-        "benchmarks/bench_upload.py",
-        "--official-python",
-        official_python(session),
-        *args,
-    )
+    session.run("python", "benchmarks/bench_scale.py", *session.posargs)
+
+
+@nox.session(name="bench-smoke")
+def bench_smoke(session: nox.Session) -> None:
+    """Every benchmark with ``--smoke``: seconds each, tiny data, the bundled server, no official
+    client, results in a temporary folder; fails when a benchmark fails (what CI runs), so a
+    benchmark that imports internals cannot rot silently."""
+    session.install(".[bench]")
+    scripts = benchmark_scripts()
+    if not scripts:
+        session.error("no benchmark scripts found in benchmarks/")
+    for script in scripts:
+        session.run("python", str(script.relative_to(ROOT)), "--smoke")

@@ -117,3 +117,21 @@ def warm(root: Path) -> None:
         with path.open("rb") as f:
             while f.read(1 << 20):
                 pass
+
+
+def scale_tree(base: Path, folders: int = 1000, per_folder: int = 1000, size: int = 2200) -> Path:
+    """``folders`` x ``per_folder`` text files of ``size`` bytes, each different (its own first
+    line), for the at-scale upload: 1,000,000 files by default. Cheap to write: one shared
+    body of text behind each file's own header."""
+    root = base / f"scale-{folders}x{per_folder}-{size}"
+    marker = f"{folders}:{per_folder}:{size}"
+    if _ready(root, marker):
+        return root
+    body = _text(random.Random(size), size)
+    for d in range(folders):
+        folder = root / f"d{d:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_folder):
+            head = f"file {d:04d}/{i:04d}\n".encode()
+            (folder / f"f{i:04d}.txt").write_bytes((head + body)[:size])
+    return _finish(root, marker)

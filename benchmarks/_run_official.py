@@ -1,5 +1,6 @@
-"""One upload with the official client (oxenai 0.53.4) in its own virtualenv, the way its
-users bulk-add a tree: ``Workspace.add_files(base_dir, paths)`` then ``commit``. Prints JSON.
+"""One upload with the official client (oxenai 0.65.1; 0.53.4 alike) in its own virtualenv,
+the way its users bulk-add a tree: ``Workspace.add_files(base_dir, paths)`` then ``commit``.
+Prints JSON.
 
 Runs under the official client's own Python, so it imports nothing from oxen_async.
 """
@@ -15,6 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> dict[str, object]:
@@ -39,14 +45,17 @@ def main() -> dict[str, object]:
     root = Path(args.dir)
     paths = sorted(str(p) for p in root.rglob("*") if p.is_file())
     size = sum(Path(p).stat().st_size for p in paths)
+    cpu0 = cpu_seconds()
     started = time.perf_counter()
     repo = oxen.RemoteRepo(args.repo, host=parts.netloc, scheme=parts.scheme)
     ws = oxen.Workspace(repo, "main")
     ws.add_files(str(root), paths)
     ws.commit("bench: official client")
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu0
     return {
         "elapsed_s": elapsed,
+        "cpu_s": cpu,
         "files": len(paths),
         "bytes": size,
         "status": "committed",

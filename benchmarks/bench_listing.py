@@ -5,8 +5,8 @@ every entry carries its full ``latest_commit`` and a ``resource`` holding the re
 commit, plus per-type ``metadata``. Each decoder runs on the same bytes, interleaved, several times;
 the median is reported, with ratios against our msgspec models.
 
-Run: ``python benchmarks/bench_listing.py [--entries N] [--repeat R]``. Writes
-``benchmarks/results/listing.md`` and prints the same table.
+Run: ``python benchmarks/bench_listing.py [--entries N] [--repeat R]`` (``--smoke``: seconds).
+Writes ``benchmarks/results/listing.md`` and prints the same table.
 """
 
 from __future__ import annotations
@@ -209,7 +209,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--smoke", action="store_true", help="2,000 entries, one run, print only (what CI runs)"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.entries, args.repeat, args.no_write = 2000, 1, True
 
     body = build_body(args.entries)
     decoders: dict[str, Callable[[bytes], Any]] = {

@@ -5,6 +5,7 @@ runs in a subprocess (``python -m oxen_async.testing``) so the load generator do
 GIL; request bodies are built before the clock starts.
 
     python benchmarks/server_ingest.py [--files 20000] [--batch 500] [--concurrency 8] [--raw]
+    python benchmarks/server_ingest.py --smoke     # seconds; what CI runs
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--raw", action="store_true", help="send raw parts instead of gzip")
+    parser.add_argument("--smoke", action="store_true", help="400 files (what CI runs)")
     args = parser.parse_args()
+    if args.smoke:
+        args.files, args.batch = 400, 100
     bodies = build_bodies(args.files, args.batch, args.raw)
     with tempfile.TemporaryDirectory() as data_dir:
         process = subprocess.Popen(

@@ -198,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--revision", default="main", help="branch or commit (default: main)")
     down.add_argument("--path", default="", help="folder in the repository (default: its root)")
     down.add_argument("--concurrency", type=positive_int, help="downloads in flight")
+    down.add_argument(
+        "--cache",
+        action="store_true",
+        help="serve files from, and add them to, the local content cache "
+        "($OXEN_ASYNC_CACHE, else the user cache folder)",
+    )
     down.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     down.set_defaults(run=cmd_download)
 
@@ -317,6 +323,10 @@ def cmd_download(args: argparse.Namespace, state: _RunState) -> int:
     options: dict[str, Any] = {}
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
+    if args.cache:
+        from .download import ContentCache
+
+        options["cache"] = ContentCache()
 
     async def download() -> DownloadReport:
         async with _client(args) as oxen:

@@ -211,6 +211,7 @@ def download_json(report: DownloadReport) -> str:
             "ok": report.ok,
             "files_downloaded": len(report.downloaded),
             "files_skipped": len(report.skipped),
+            "files_from_cache": report.from_cache,
             "downloaded": report.downloaded,
             "skipped": report.skipped,
             "failed": [{"path": p, "reason": r} for p, r in sorted(report.failed.items())],

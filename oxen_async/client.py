@@ -20,10 +20,11 @@ from .api.repos import Repositories
 from .api.versions import Versions
 from .api.workspaces import Workspaces
 from .errors import ConfigError
-from .session import RetryPolicy, Session
+from .http import RetryPolicy, Session
+from .models import RepositoryInfo
 
 if TYPE_CHECKING:
-    from .download import DownloadReport
+    from .download import ContentCache, DownloadReport
     from .upload.report import UploadReport
 
 
@@ -115,6 +116,20 @@ class RemoteRepo:
     def full_name(self) -> str:
         return self.scope.full_name
 
+    @property
+    def host(self) -> str:
+        """The host this repository lives on (as the client was given it)."""
+        return self.scope.session.host
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The client's retry policy: workflows on this repository derive theirs from it."""
+        return self.scope.session.retry
+
+    async def info(self) -> RepositoryInfo:
+        """The repository as the server shows it (emptiness, branch count, size)."""
+        return await Repositories(self.scope.session).get(self.namespace, self.name)
+
     def __repr__(self) -> str:
         return f"RemoteRepo({self.full_name!r} at {self.scope.session.host!r})"
 
@@ -133,12 +148,15 @@ class RemoteRepo:
         local_dir: str | os.PathLike[str],
         *,
         concurrency: int = 8,
+        cache: ContentCache | None = None,
     ) -> DownloadReport:
         """Mirror ``remote_dir`` at ``revision`` into ``local_dir``, skipping files already
         there with the same content id (``oxen_async.download.download_folder``)."""
         from .download import download_folder
 
-        return await download_folder(self, revision, remote_dir, local_dir, concurrency=concurrency)
+        return await download_folder(
+            self, revision, remote_dir, local_dir, concurrency=concurrency, cache=cache
+        )
 
     def iter_files(
         self,

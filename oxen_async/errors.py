@@ -25,6 +25,7 @@ class TransportError(OxenError, ConnectionError):
         # True when the request could not be written at all (a pooled connection the server
         # had closed): the server never saw it, so even a merge may be sent again.
         self.not_sent = not_sent
+        self.tries = 1  # how often the session sent the request before giving up
         super().__init__(f"{method} {url}: {message}")
 
 
@@ -47,6 +48,7 @@ class HTTPError(OxenError):
         self.message = message
         self.error_type = error_type
         self.retry_after = retry_after
+        self.tries = 1  # how often the session sent the request before giving up
         super().__init__(f"{method} {url} -> {status}: {message}")
 
 

@@ -7,7 +7,6 @@ characters; ``xxh3_128_hexdigest`` pads and would be the wrong id for those file
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 import anyio.to_thread
 import xxhash
@@ -75,9 +74,3 @@ def hash_file_sync(path: str | os.PathLike[str]) -> tuple[str, int]:
 async def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     """(content id, size) of a file, hashed in a worker thread so the event loop stays free."""
     return await anyio.to_thread.run_sync(hash_file_sync, path)
-
-
-async def hash_files(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, int]]:
-    """Hash many small files in one thread hop (one hop per file would cost more than the hash)."""
-    items = list(paths)
-    return await anyio.to_thread.run_sync(lambda: [hash_file_sync(p) for p in items])

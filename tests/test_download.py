@@ -100,13 +100,14 @@ async def test_a_second_run_skips_what_is_already_there(
 ) -> None:
     await repo.download_folder("main", "", tmp_path)
     faults = oxen_repo.server.faults
-    before = faults.stats.requests("file_get") if faults else 0
+    transfers = ("file_get", "versions_download", "chunk_download")
+    before = [faults.stats.requests(r) for r in transfers] if faults else []
     again = await repo.download_folder("main", "", tmp_path)
     assert again.downloaded == []
     assert sorted(again.skipped) == sorted(TREE)
     assert again.bytes_downloaded == 0
     if faults is not None:
-        assert faults.stats.requests("file_get") == before
+        assert [faults.stats.requests(r) for r in transfers] == before
 
 
 async def test_changed_or_missing_local_files_are_fetched_again(
@@ -155,18 +156,34 @@ async def test_an_unknown_folder_or_revision_is_not_found(
 async def test_failures_are_reported_per_file_and_a_rerun_completes(
     repo: RemoteRepo, tree: Commit, tmp_path: Path, oxen_faults: FaultController
 ) -> None:
-    oxen_faults.fail_next(1, route="file_get", path=r"/a\.txt$", status=500)
+    oxen_faults.downloads.wrong_byte(hashes=[hash_bytes(TREE["data/train/a.txt"])])
     report = await repo.download_folder("main", "", tmp_path)
+    assert oxen_faults.downloads.wrong_bytes_fired == 1
     assert not report.ok
     assert list(report.failed) == ["data/train/a.txt"]
-    assert "ServerError" in report.failed["data/train/a.txt"]
+    assert "IntegrityError" in report.failed["data/train/a.txt"]
     assert len(report.downloaded) == len(TREE) - 1
     assert not (tmp_path / "data/train/a.txt").exists()
     assert [p.name for p in (tmp_path / "data/train").iterdir() if p.name.startswith(".")] == []
 
+    oxen_faults.reset()
     rerun = await repo.download_folder("main", "", tmp_path)
     assert rerun.downloaded == ["data/train/a.txt"]
     assert _local_files(tmp_path) == TREE
+
+
+@pytest.mark.fake_only
+async def test_a_refused_batch_falls_back_to_one_request_per_file(
+    repo: RemoteRepo, tree: Commit, tmp_path: Path, oxen_faults: FaultController
+) -> None:
+    oxen_faults.fail_next(1, route="versions_download", status=500)
+    oxen_faults.fail_next(1, route="file_get", path=r"/a\.txt$", status=500)
+    report = await repo.download_folder("main", "", tmp_path)
+    assert oxen_faults.stats.route("versions_download").faults_injected == 1
+    assert oxen_faults.stats.requests("file_get") == len(TREE)
+    assert list(report.failed) == ["data/train/a.txt"]
+    assert "ServerError" in report.failed["data/train/a.txt"]
+    assert sorted(report.downloaded) == sorted(set(TREE) - {"data/train/a.txt"})
 
 
 @pytest.mark.fake_only
@@ -182,15 +199,17 @@ async def test_corrupt_bytes_from_the_server_never_land(
 
 @pytest.mark.fake_only
 async def test_downloads_run_concurrently_within_the_bound(
-    repo: RemoteRepo, tmp_path: Path, oxen_faults: FaultController
+    repo: RemoteRepo, tmp_path: Path, oxen_faults: FaultController, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = {f"f{i}.txt": b"%d" % i for i in range(8)}
     await _commit(repo, files)
-    oxen_faults.delay(0.3, route="file_get")
+    monkeypatch.setattr("oxen_async.download.engine.BATCH_FILES", 1)  # one request per file
+    oxen_faults.delay(0.3, route="versions_download")
     started = time.monotonic()
     report = await repo.download_folder("main", "", tmp_path, concurrency=4)
     elapsed = time.monotonic() - started
     assert len(report.downloaded) == 8
+    assert oxen_faults.stats.requests("versions_download") == 8
     assert elapsed >= 0.6  # never more than 4 at once: at least two rounds of 0.3 s
     assert elapsed < 2.4  # but not one after the other (8 x 0.3 s)
 
@@ -199,7 +218,7 @@ async def test_downloads_run_concurrently_within_the_bound(
 async def test_a_branch_that_moves_meanwhile_gives_one_snapshot(
     repo: RemoteRepo, tree: Commit, tmp_path: Path, oxen_faults: FaultController
 ) -> None:
-    oxen_faults.delay(0.2, route="file_get")
+    oxen_faults.delay(0.2, route="versions_download")
     running = asyncio.create_task(repo.download_folder("main", "data/train", tmp_path))
     await asyncio.sleep(0.05)
     await repo.files.upload("main", "data/train", {"a.txt": b"changed"}, author=AUTHOR)

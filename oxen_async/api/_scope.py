@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .. import paths
+from ..http.session import Session
 from ..models import Page
-from ..session import Session
 
 
 @dataclass(frozen=True)

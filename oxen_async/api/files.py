@@ -1,26 +1,21 @@
-"""Files on a revision: download (bytes, stream, or a path atomically with a hash check),
-upload through the branch upload endpoint (one commit), delete (one commit)."""
+"""Files on a revision: download (bytes, stream, or a path atomically with a hash check, the
+workflow living in ``oxen_async.download.single``), upload through the branch upload endpoint
+(one commit), delete (one commit)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import IO
-
-import anyio
-import anyio.to_thread
 
 from .. import paths
 from ..config import Author
-from ..errors import ConfigError, IntegrityError, TransportError
-from ..hashing import StreamingHasher, same_hash
+from ..errors import ConfigError
 from ..models import Commit, CommitResponse
 from ..multipart import FilePart, encode, encode_async, unsendable_filename
+from ..session import Session
 from ._scope import RepoScope
 
 logger = logging.getLogger("oxen_async")
@@ -70,36 +65,16 @@ class Files:
         id the server lists for the file). A body cut off mid-way starts over, within the
         session's retry policy. File I/O runs in worker threads: one hop for a small file.
         """
-        target = Path(dest)
-        if expected_hash is None:
-            expected_hash = await self._meta_hash(revision, path)
-        policy = self._r.session.retry
-        attempt = 0
-        while True:
-            attempt += 1
-            sink = _AtomicFile(target)
-            try:
-                async with self.stream(revision, path) as chunks:
-                    async for chunk in chunks:
-                        await sink.write(chunk)
-                if not same_hash(sink.hexdigest(), expected_hash):
-                    raise IntegrityError(
-                        f"{path}: downloaded bytes hash to {sink.hexdigest()}, "
-                        f"the server lists {expected_hash}"
-                    )
-                await sink.commit()
-                return target
-            except TransportError as exc:
-                await sink.discard()
-                if attempt >= policy.attempts:
-                    raise
-                logger.info("restarting download of %s: %s", path, exc.message)
-                await anyio.sleep(policy.delay(attempt - 1, None))
-            except BaseException:
-                await sink.discard()
-                raise
+        from ..download.single import download_to  # the download engine owns the workflow
 
-    async def _meta_hash(self, revision: str, path: str) -> str:
+        return await download_to(self, revision, path, dest, expected_hash=expected_hash)
+
+    @property
+    def session(self) -> Session:
+        return self._r.session
+
+    async def listed_hash(self, revision: str, path: str) -> str:
+        """The content id the server lists for the file at ``revision``."""
         from .dirs import Dirs  # the listing call lives in dirs; files only needs one field
 
         return (await Dirs(self._r).meta(revision, path)).hash
@@ -171,58 +146,3 @@ class Files:
             headers=encoded.headers,
         )
         return resp.commit
-
-
-class _AtomicFile:
-    """Bytes bound for ``target``: hashed as they arrive, buffered up to STREAM_CHUNK, written
-    to a temporary file in the target's folder (worker threads), renamed into place on commit.
-    A small file costs a single thread hop; nothing is created on disk before the first MiB or
-    the commit."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self._hasher = StreamingHasher()
-        self._buffer = bytearray()
-        self._out: IO[bytes] | None = None
-        self._tmp_name: str | None = None
-
-    def hexdigest(self) -> str:
-        return self._hasher.hexdigest()
-
-    async def write(self, chunk: bytes) -> None:
-        self._hasher.update(chunk)  # xxh3 runs at memory speed; a network read is small
-        self._buffer += chunk
-        if len(self._buffer) >= STREAM_CHUNK:
-            data, self._buffer = self._buffer, bytearray()
-            await anyio.to_thread.run_sync(self._spill, data)
-
-    def _spill(self, data: bytes | bytearray) -> None:
-        if self._out is None:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp_name = tempfile.mkstemp(
-                prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent
-            )
-            self._out = os.fdopen(fd, "wb")
-        self._out.write(data)
-
-    def _finish(self) -> None:
-        self._spill(self._buffer)
-        assert self._out is not None and self._tmp_name is not None
-        self._out.close()
-        os.replace(self._tmp_name, self.target)
-        self._tmp_name = None
-
-    async def commit(self) -> None:
-        await anyio.to_thread.run_sync(self._finish)
-
-    def _drop(self) -> None:
-        if self._out is not None:
-            self._out.close()
-        if self._tmp_name is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._tmp_name)
-            self._tmp_name = None
-
-    async def discard(self) -> None:
-        with anyio.CancelScope(shield=True):  # also when cancelled: never leave a .part behind
-            await anyio.to_thread.run_sync(self._drop)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import io
 import os
@@ -33,7 +32,6 @@ from ..models import (
     VersionInfoResponse,
 )
 from ..multipart import FilePart, encode_async
-from ..session import RetryPolicy
 from ._scope import RepoScope
 
 # oxen's stream segment: the chunk size of large uploads and the gzip inflate cap.
@@ -69,10 +67,13 @@ class Versions:
     async def upload(self, parts: Sequence[FilePart], *, attempts: int = 4) -> None:
         """Store blobs, re-sending only those listed in err_files until none is left.
 
-        Raises VersionUploadError naming the blobs still refused (a wrong id never succeeds).
+        What this adds over the session (which retries a failed request): the server answered,
+        but named blobs it did not store; those alone go again, waiting as the client's retry
+        policy says. Raises VersionUploadError naming the blobs still refused (a wrong id never
+        succeeds).
         """
         pending = list(parts)
-        policy = RetryPolicy()
+        policy = self._r.session.retry
         failed: list[ErrFile] = []
         for attempt in range(attempts):
             failed = await self.upload_batch(pending)
@@ -81,7 +82,7 @@ class Versions:
             bad = {f.hash for f in failed}
             pending = [p for p in pending if p.filename in bad]
             if attempt + 1 < attempts:
-                await asyncio.sleep(policy.delay(attempt, None))
+                await anyio.sleep(policy.delay(attempt, None))
         raise VersionUploadError(failed)
 
     async def metadata(self, version_id: str) -> VersionInfo:

@@ -24,7 +24,7 @@ from ..models import (
     WorkspaceListResponse,
     WorkspaceResponse,
 )
-from ..multipart import EncodedForm, FilePart, encode_async
+from ..multipart import EncodedForm, FilePart, encode, encode_async
 from ._scope import RepoScope
 
 
@@ -34,6 +34,17 @@ class PartialFailure(HTTPError):
     def __init__(self, method: str, url: str, failed: list[str]) -> None:
         super().__init__(method, url, 206, f"{len(failed)} path(s) failed: {failed[:5]}")
         self.failed = failed
+
+
+def staging_form(parts: Sequence[FilePart]) -> EncodedForm:
+    """A form for ``Workspaces.stage_form``: each part named by its whole repo path.
+
+    The server takes a part's filename literally, while the URL's directory is not
+    percent-decoded a second time (a destination with ``+`` or ``%`` would land elsewhere):
+    so files are posted to the repository root with the whole path in the filename. Blocking
+    (it joins the framing): call it in a worker thread for a big batch.
+    """
+    return encode(parts)
 
 
 class Workspaces:
@@ -106,6 +117,10 @@ class Workspaces:
             idempotent=True,
         )
         return resp.paths
+
+    async def stage_form(self, workspace_id: str, form: EncodedForm) -> builtins.list[str]:
+        """Stage a ``staging_form`` (parts named by repo path); returns the paths staged."""
+        return await self.add_files(workspace_id, "", form)
 
     async def remove(self, workspace_id: str, repo_paths: Sequence[str]) -> builtins.list[str]:
         """Stage removal of committed files or directories. Raises PartialFailure on 206."""

@@ -20,11 +20,13 @@ from oxen_async.testing.context import RequestContext, ServerState
 from oxen_async.testing.faults import DropAction, FailAction
 from oxen_async.testing.handlers import (
     branches,
+    chunks,
     commits,
     dirs,
     files,
     repos,
     server_info,
+    version_query,
     versions,
     workspace_changes,
     workspace_files,
@@ -69,6 +71,7 @@ def build_router() -> Router:
     r.add("action", "GET POST", _REPO + "/action/started/{action}", commits.action_started)
     r.add("action", "GET POST", _REPO + "/action/completed/{action}", commits.action_completed)
 
+    r.add("chunk_download", "GET", _REPO + "/chunk/{resource:.*}", chunks.download_chunk)
     r.add("dir_list", "GET", _REPO + "/dir/{resource:.*}", dirs.list_dir)
     r.add("meta_show", "GET", _REPO + "/meta/{resource:.*}", dirs.meta)
     r.add("revision_show", "GET", _REPO + "/revisions/{resource:.*}", dirs.revision)
@@ -154,7 +157,7 @@ def build_router() -> Router:
     r.add("workspace_mergeability", "GET", _WS + "/merge/{branch:.*}", workspace_merge.mergeability)
 
     r.add("versions_upload", "POST", _REPO + "/versions", versions.upload, write_guard=True)
-    r.add("versions_download", "QUERY", _REPO + "/versions", versions.download)
+    r.add("versions_download", "QUERY", _REPO + "/versions", version_query.download)
     r.add("version_metadata", "GET", _REPO + "/versions/{version_id}/metadata", versions.metadata)
     r.add(
         "version_chunk",

@@ -82,6 +82,12 @@ class BlobReader:
         self._remaining -= len(piece)
         return piece
 
+    def skip(self, count: int) -> None:
+        """Move ``count`` bytes forward without reading them (ranged reads)."""
+        count = min(count, self._remaining)
+        self._handle.seek(count, os.SEEK_CUR)
+        self._remaining -= count
+
     def close(self) -> None:
         self._handle.close()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from oxen_async.hashing import normalize_hash
+from oxen_async.testing.download_faults import DownloadFaults
 from oxen_async.testing.stats import RequestStats
 
 DropWhen = Literal["mid_body", "after_headers"]
@@ -89,6 +90,7 @@ class FaultController:
         self._corrupt_hashes: set[int] = set()
         self._maintenance: set[str | None] = set()
         self.stats = stats if stats is not None else RequestStats()
+        self.downloads = DownloadFaults()  # tar cuts and wrong bytes on the download routes
 
     # --- arming ------------------------------------------------------------------------------
 
@@ -225,6 +227,7 @@ class FaultController:
             self._fail_paths.clear()
             self._corrupt_hashes.clear()
             self._maintenance.clear()
+        self.downloads.reset()
         self.stats.reset()
 
     @property

@@ -15,42 +15,35 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 import anyio
 
 from ..config import Author
 from ..errors import (
     ConflictError,
+    HTTPError,
     NotFoundError,
+    NothingToCommitError,
     OxenError,
-    RateLimitedError,
-    ServerError,
     TransportError,
 )
+from ..http.retry import is_transient
 from ..models import Commit
+from .locks import KeyedLocks
+from .target import UploadTarget
+from .workspace import UploadWorkspace
 
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
-
-LOST_ANSWER = (TransportError, ServerError, RateLimitedError)
-MERGE_ATTEMPTS = 3
+MERGE_ATTEMPTS = 3  # merges sent in all, at most (fewer if the client's policy says so)
 CHANGES_PAGE = 1000
 
-# One merge at a time per (host, repository, branch) in this process.
-_branch_locks: dict[tuple[str, str, str], anyio.Lock] = {}
-
-
-def _branch_lock(repo: RemoteRepo, branch: str) -> anyio.Lock:
-    key = (repo.scope.session.host, repo.full_name, branch)
-    lock = _branch_locks.get(key)
-    if lock is None:
-        lock = _branch_locks[key] = anyio.Lock()
-    return lock
+# One merge at a time per (host, repository, branch) in this process; a key's lock lives only
+# while a merge holds or awaits it.
+_branch_locks = KeyedLocks[tuple[str, str, str]]()
 
 
 async def drop_unwanted(
-    repo: RemoteRepo,
+    repo: UploadTarget,
     workspace_id: str,
     wanted: Callable[[list[str]], set[str]],
 ) -> int:
@@ -72,14 +65,14 @@ async def drop_unwanted(
     return len(unwanted)
 
 
-async def unstage(repo: RemoteRepo, workspace_id: str, paths: Iterable[str]) -> None:
+async def unstage(repo: UploadTarget, workspace_id: str, paths: Iterable[str]) -> None:
     items = list(paths)
     for i in range(0, len(items), CHANGES_PAGE):
         await repo.workspaces.unstage(workspace_id, items[i : i + CHANGES_PAGE])
 
 
 async def merge(
-    repo: RemoteRepo, workspace_id: str, branch: str, *, message: str, author: Author
+    repo: UploadTarget, workspace_id: str, branch: str, *, message: str, author: Author
 ) -> Commit:
     """Merge the workspace into ``branch`` once, whatever happens to the answer.
 
@@ -87,8 +80,12 @@ async def merge(
     moved on the same paths (the workspace is then deleted), OxenError when the merge cannot
     be confirmed either way.
     """
-    async with _branch_lock(repo, branch):
-        for attempt in range(1, MERGE_ATTEMPTS + 1):
+    # What this adds over the session (which repeats a merge only after a 429, as a merge may
+    # have been acted on): after a lost answer (no answer, a 5xx), look whether the merge
+    # landed (the unnamed workspace is gone) and send it again only if it did not.
+    retrier = replace(repo.retry, attempts=min(MERGE_ATTEMPTS, repo.retry.attempts)).start()
+    async with _branch_locks.hold((repo.host, repo.full_name, branch)):
+        while True:
             try:
                 return await repo.workspaces.merge(
                     workspace_id, branch, message=message, author=author
@@ -104,10 +101,11 @@ async def merge(
                     "run it again to upload against the new head",
                     error_type=exc.error_type,
                 ) from None
-            except LOST_ANSWER:
-                if attempt == MERGE_ATTEMPTS:
+            except (HTTPError, TransportError) as exc:
+                wait = retrier.after(exc) if is_transient(exc) else None
+                if wait is None:
                     raise
-            await anyio.sleep(attempt)
+            await anyio.sleep(wait)
             try:
                 await repo.workspaces.get(workspace_id)
             except NotFoundError:
@@ -119,14 +117,46 @@ async def merge(
                         "found in the branch history"
                     ) from None
                 return found
-        raise AssertionError("unreachable")
 
 
 async def _find_commit(
-    repo: RemoteRepo, branch: str, message: str, author: Author
+    repo: UploadTarget, branch: str, message: str, author: Author
 ) -> Commit | None:
     page = await repo.commits.history_page(branch, page_size=50)
     for commit in page.commits:  # newest first
         if commit.message == message and commit.author == author.name:
             return commit
     return None
+
+
+async def commit_upload(
+    repo: UploadTarget,
+    workspace: UploadWorkspace,
+    *,
+    branch: str,
+    message: str,
+    author: Author,
+    wanted: Callable[[list[str]], set[str]],
+    unsent: list[str],
+) -> Commit | None:
+    """The upload's last step: tidy the workspace, merge it as one commit (None when nothing
+    changed), and forget it in the state."""
+    if workspace.id is None:
+        return None
+    ws = workspace.id
+    if workspace.resumed:
+        await drop_unwanted(repo, ws, wanted)
+    if unsent:  # a request that failed may still have staged its files
+        await unstage(repo, ws, unsent)
+    try:
+        commit: Commit | None = await merge(repo, ws, branch, message=message, author=author)
+    except NothingToCommitError:
+        # Everything sent matched the branch already; the unnamed workspace stays: drop it.
+        with contextlib.suppress(NotFoundError):
+            await repo.workspaces.delete(ws)
+        commit = None
+    except ConflictError:
+        await workspace.finish()  # merge() deleted it
+        raise
+    await workspace.finish()
+    return commit

@@ -1,22 +1,51 @@
-"""Files over the gzip cap go through the chunked ``/versions`` route, staged into the workspace.
+"""Large files: over the gzip cap, each goes alone through the chunked ``/versions`` route,
+staged into the upload's workspace.
 
-The chunk reading, its stat checks and the complete step live in ``api.versions.upload_file``;
-this is the uploader's view of it: a planned job in, bytes sent out.
+``send_large_file`` is the boundary: one hashed file in, bytes sent out, staged at its repo
+path. A different transfer (the ``/versions/uploads`` parts workflow) plugs in there.
+``LargeFileStage`` around it hashes (from the cache, or reading the file in a thread while
+another file sends), keeps identical files one at a time (they share one chunk area on the
+server), retries, and reports by path.
+
+Retries it adds over the session's (which retries each chunk): the whole file is sent again
+after a transient failure the session did not already retry to the end (a 500, a lost answer
+to the complete step), counting the session's tries, from the client's policy.
 """
 
 from __future__ import annotations
 
-from ..api.versions import Versions
+import os
+from collections.abc import Awaitable, Callable
+
+import anyio
+import anyio.to_thread
+from anyio.abc import ObjectReceiveStream
+
+from ..errors import FileChangedError, HTTPError, TransportError
+from ..hashing import hash_file_sync
+from ..http.retry import RetryPolicy, is_transient
+from .counters import Counters, GiveUps
+from .locks import KeyedLocks
 from .pack import FileJob
+from .state import UploadState
+from .target import UploadTarget
+from .workspace import UploadWorkspace
 
 CHUNK_CONCURRENCY = 2  # chunks of one file in memory at once (10 MiB each)
 
+LargeFileSend = Callable[["UploadTarget", FileJob, str, str], Awaitable[int]]
+"""(repo, job, repo_path, workspace_id) -> bytes sent: how one large file travels."""
 
-async def upload_large(
-    versions: Versions, job: FileJob, *, repo_path: str, workspace_id: str
+
+async def send_large_file(
+    repo: UploadTarget, job: FileJob, repo_path: str, workspace_id: str
 ) -> int:
-    """Send one large file's chunks and stage it; raises FileChangedError or the API's errors."""
-    return await versions.upload_file(
+    """Send one large file (``job.hash`` set) and stage it at ``repo_path`` in the workspace.
+
+    Returns the bytes sent. Raises FileChangedError (the file changed since it was hashed),
+    OSError (unreadable) or the API's HTTPError/TransportError.
+    """
+    return await repo.versions.upload_file(
         job.abs_path,
         job.hash,
         job.size,
@@ -25,3 +54,89 @@ async def upload_large(
         mtime_ns=job.mtime_ns,
         concurrency=CHUNK_CONCURRENCY,
     )
+
+
+class LargeFileStage:
+    def __init__(
+        self,
+        repo: UploadTarget,
+        workspace: UploadWorkspace,
+        state: UploadState,
+        counters: Counters,
+        give_ups: GiveUps,
+        policy: RetryPolicy,
+        *,
+        prefix: str,
+        send: LargeFileSend = send_large_file,
+    ) -> None:
+        self.repo = repo
+        self.workspace = workspace
+        self.state = state
+        self.counters = counters
+        self.give_ups = give_ups
+        self.policy = policy
+        self.prefix = prefix
+        self.send_file = send
+        self._by_hash = KeyedLocks[str]()
+
+    async def run(self, jobs: ObjectReceiveStream[FileJob]) -> None:
+        async with jobs:
+            async for job in jobs:
+                if not job.hash:
+                    # Hashed here, not in the plan: one large file hashes while another sends.
+                    try:
+                        job.hash = await anyio.to_thread.run_sync(self._hash, job)
+                    except (OSError, FileChangedError) as exc:
+                        reason = exc.strerror if isinstance(exc, OSError) else None
+                        self.counters.fail(
+                            job.rel_path, f"cannot read: {reason}" if reason else str(exc)
+                        )
+                        continue
+                # Identical large files share one chunk area on the server: one at a time.
+                async with self._by_hash.hold(job.hash):
+                    await self.send(job)
+
+    def _hash(self, job: FileJob) -> str:
+        """Content id of a large file: from the hash cache, or read whole (blocking)."""
+        key = (job.rel_path, job.size, job.mtime_ns, job.inode)
+        cached = self.state.cached_hashes([key]).get(job.rel_path)
+        if cached:
+            return cached
+        digest, size = hash_file_sync(job.abs_path)
+        st = os.stat(job.abs_path)
+        if (size, st.st_size, st.st_mtime_ns) != (job.size, job.size, job.mtime_ns):
+            raise FileChangedError(f"{job.rel_path}: file changed while it was being hashed")
+        self.state.cache_hashes([(*key, digest)])
+        return digest
+
+    async def send(self, job: FileJob) -> None:
+        """Send one file, retried as a whole; failures are reported by path."""
+        retrier = self.policy.start()
+        repo_path = self.prefix + job.rel_path
+        while True:
+            ws = await self.workspace.get()
+            try:
+                sent = await self.send_file(self.repo, job, repo_path, ws)
+            except FileChangedError as exc:
+                self.counters.fail(job.rel_path, str(exc))
+                return
+            except OSError as exc:
+                self.counters.fail(job.rel_path, f"cannot read: {exc.strerror or exc}")
+                return
+            except (HTTPError, TransportError) as exc:
+                wait = retrier.after(exc) if is_transient(exc) else None
+                if wait is None:
+                    if is_transient(exc):
+                        self.give_ups.gave_up(exc, [])
+                    self.counters.fail(job.rel_path, f"chunked upload failed: {exc}")
+                    self.give_ups.unsent.append(repo_path)
+                    return
+                self.counters.batch_retries += 1
+                await anyio.sleep(wait)
+                continue
+            await anyio.to_thread.run_sync(self.state.record_staged, [(job.rel_path, job.hash)])
+            self.counters.large_files += 1
+            self.give_ups.succeeded()
+            self.counters.wire_bytes += sent
+            self.counters.sent(1, job.size)
+            return

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Literal
 
+from ..api.workspaces import staging_form
 from ..hashing import hash_bytes
 from ..multipart import EncodedForm, FilePart, unsendable_filename
-from ..multipart import encode as encode_form
 
 CompressMode = Literal["auto", "always", "never"]
 
@@ -204,9 +204,8 @@ def pack(
 ) -> PackedBatch:
     """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``.
 
-    Part filenames are ``prefix + rel_path``: the whole repo path travels in the filename,
-    which the server takes literally, because the URL's directory is not percent-decoded a
-    second time (a destination with ``+`` or ``%`` would land elsewhere).
+    Part filenames are ``prefix + rel_path``, the whole repo path, as
+    ``api.workspaces.staging_form`` wants them.
     """
     batch = PackedBatch()
     parts: list[FilePart] = []
@@ -227,5 +226,5 @@ def pack(
         parts.append(FilePart(prefix + job.rel_path, wire[0], wire[1]))
         batch.raw_bytes += len(data)
         batch.wire_bytes += len(wire[0])
-    batch.form = encode_form(parts) if parts else None
+    batch.form = staging_form(parts) if parts else None
     return batch

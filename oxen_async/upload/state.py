@@ -158,12 +158,6 @@ class UploadState:
             with self._write() as db:
                 db.executemany("INSERT OR REPLACE INTO staged VALUES (?, ?, 1)", rows)
 
-    def forget_staged(self, paths: Iterable[str]) -> None:
-        items = list(paths)
-        if items:
-            with self._write() as db:
-                _each_in(db, "DELETE FROM staged WHERE path IN ({})", items)
-
     # -- hash cache -------------------------------------------------------------------------
 
     def cached_hashes(self, keys: Iterable[tuple[str, int, int, int]]) -> dict[str, str]:

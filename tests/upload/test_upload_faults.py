@@ -35,10 +35,10 @@ async def test_a_tenth_of_batches_failing_loses_nothing(
     files = sample_files(300)
     write_tree(tmp_path, files)
     faults = oxen_server.faults
-    faults.fail_fraction(0.1, path=FILES_ROUTE, method="POST", status=503, seed=7)
-    faults.fail_fraction(0.05, path=FILES_ROUTE, method="POST", status=500, seed=8)
-    faults.drop_connection(2, path=FILES_ROUTE, method="POST", when="mid_body")
-    faults.drop_connection(1, path=FILES_ROUTE, method="POST", when="after_headers")
+    busy = faults.fail_fraction(0.1, path=FILES_ROUTE, method="POST", status=503, seed=7)
+    broken = faults.fail_fraction(0.05, path=FILES_ROUTE, method="POST", status=500, seed=8)
+    mid_body = faults.drop_connection(2, path=FILES_ROUTE, method="POST", when="mid_body")
+    after = faults.drop_connection(1, path=FILES_ROUTE, method="POST", when="after_headers")
     before = await commit_count(repo)
     report = await repo.upload_folder(
         str(tmp_path), author=AUTHOR, state_dir=state_dir, batch_files=8, concurrency=4
@@ -46,6 +46,12 @@ async def test_a_tenth_of_batches_failing_loses_nothing(
     assert report.ok, report.failed
     assert report.files_uploaded == len(files)
     assert report.batch_retries > 0
+    # Every kind of fault fired; each one cost a POST, and nothing more was sent.
+    assert busy.hits > 0 and broken.hits > 0 and (mid_body.hits, after.hits) == (2, 1)
+    stats = faults.stats.route("workspace_files_add")
+    assert stats.statuses[503] == busy.hits and stats.statuses[500] == broken.hits
+    faulted = busy.hits + broken.hits + mid_body.hits + after.hits
+    assert stats.requests == report.batches + faulted
     assert await commit_count(repo) == before + 1
     tree = await remote_tree(repo)
     tree.pop("README.md")
@@ -57,9 +63,14 @@ async def test_maintenance_429_is_waited_out(
 ) -> None:
     await seed(repo)
     write_tree(tmp_path, sample_files(10))
-    oxen_server.faults.fail_next(2, path=FILES_ROUTE, method="POST", status=429, retry_after=0.2)
+    rule = oxen_server.faults.fail_next(
+        2, path=FILES_ROUTE, method="POST", status=429, retry_after=0.2
+    )
     report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
     assert report.ok and report.status == "committed"
+    assert rule.hits == 2
+    stats = oxen_server.faults.stats.route("workspace_files_add")
+    assert (stats.statuses[429], stats.statuses[200]) == (2, report.batches)
 
 
 async def test_a_refused_batch_is_split_not_failed_whole(
@@ -68,10 +79,14 @@ async def test_a_refused_batch_is_split_not_failed_whole(
     await seed(repo)
     files = sample_files(40)
     write_tree(tmp_path, files)
-    oxen_server.faults.fail_next(1, path=FILES_ROUTE, method="POST", status=400)
+    rule = oxen_server.faults.fail_next(1, path=FILES_ROUTE, method="POST", status=400)
     report = await repo.upload_folder(str(tmp_path), author=AUTHOR, state_dir=state_dir)
     assert report.ok, report.failed
     assert report.files_uploaded == len(files)
+    assert rule.hits == 1
+    stats = oxen_server.faults.stats.route("workspace_files_add")
+    assert stats.statuses[400] == 1 and stats.requests == report.batches + 1
+    assert report.batches >= 2  # the refused batch went again as two halves
 
 
 async def test_files_the_server_will_not_store_are_retried_then_reported(
@@ -206,10 +221,12 @@ MERGE_ROUTE = r"/workspaces/[^/]+/merge/"
 
 async def _fail_merge(repo: RemoteRepo, src: Path, state_dir: Path, oxen_server: Any) -> None:
     """An upload whose merge keeps failing: it reports failure and leaves a workspace."""
-    oxen_server.faults.fail_next(10, path=MERGE_ROUTE, method="POST", status=503)
+    rule = oxen_server.faults.fail_next(10, path=MERGE_ROUTE, method="POST", status=503)
     report = await repo.upload_folder(str(src), author=AUTHOR, state_dir=state_dir)
     assert report.status == "failed" and report.commit_id is None
     assert "503" in (report.error or "")
+    # The session never repeats a merge after a 503; the upload's merge step tries 3 in all.
+    assert rule.hits == 3
     oxen_server.faults.reset()
 
 

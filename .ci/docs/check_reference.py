@@ -1,0 +1,27 @@
+"""Fail when a name ``oxen_async`` exports has no entry in the built API reference."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import oxen_async
+
+SITE = Path(__file__).resolve().parents[2] / ".nox" / "site"
+
+
+def main() -> int:
+    pages = "".join(p.read_text("utf-8") for p in (SITE / "reference").rglob("*.html"))
+    # mkdocstrings gives each documented object an anchor named by its full path.
+    documented = set(re.findall(r'id="oxen_async\.(?:[\w]+\.)*?(\w+)"', pages))
+    missing = [n for n in oxen_async.__all__ if not n.startswith("__") and n not in documented]
+    if missing:
+        print(f"not in the API reference: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    print(f"all {len(oxen_async.__all__) - 1} public names are in the API reference")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

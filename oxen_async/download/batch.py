@@ -1,0 +1,202 @@
+"""Many small files in one ``QUERY /versions``: the gzipped tar is unpacked as it streams.
+
+The event loop only moves bytes: it gathers what the socket gives into pieces of about
+``FEED_BYTES`` and hands each to a worker thread, which inflates, parses, hashes and writes.
+Reading the next piece overlaps with unpacking the last one (a two-piece buffer between them).
+A body cut off mid-way is asked for again for the files that had not landed yet.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import anyio
+import anyio.to_thread
+
+from ..errors import (
+    HTTPError,
+    IntegrityError,
+    NotFoundError,
+    OxenError,
+    ServerError,
+    TransportError,
+    leaf_errors,
+)
+from .cache import ContentCache
+from .local import TempFile, copy_into_place
+from .untar import MemberSink, TarGzReader, UnsafeArchive
+
+if TYPE_CHECKING:
+    from ..client import RemoteRepo
+
+logger = logging.getLogger("oxen_async")
+
+FEED_BYTES = 512 * 1024
+
+
+@dataclass
+class Blob:
+    """One content id wanted at one or more local paths (same bytes, several files)."""
+
+    content_id: str
+    size: int
+    targets: list[tuple[str, Path]] = field(default_factory=list)
+    """(repo path, local path)."""
+
+
+Outcome = Callable[[Blob, BaseException | None], None]
+SinkFactory = Callable[[Blob], MemberSink]
+"""Where a blob's bytes go (called in the unpacking thread); files at its targets by default."""
+
+
+class BatchRefused(OxenError):
+    """The server would not serve the batch (a 5xx): ``pending`` (not reported yet) is for the
+    caller to fetch one by one."""
+
+    def __init__(self, message: str, pending: list[Blob]) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
+class BlobsMissing(BatchRefused):
+    """The server lacks some of the batch (404 ``version_blobs_missing``)."""
+
+
+class _FanoutSink:
+    """A member written to its first target, copied to the others, offered to the cache."""
+
+    def __init__(self, blob: Blob, cache: ContentCache | None) -> None:
+        self._blob = blob
+        self._cache = cache
+        self._file = TempFile(blob.targets[0][1], blob.content_id, blob.targets[0][0])
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.commit()
+        first = self._blob.targets[0][1]
+        for _, other in self._blob.targets[1:]:
+            copy_into_place(first, other)
+        if self._cache is not None:
+            self._cache.put_file(first, self._blob.content_id)
+
+    def discard(self) -> None:
+        self._file.discard()
+
+
+async def fetch_batch(
+    repo: RemoteRepo,
+    blobs: list[Blob],
+    outcome: Outcome,
+    *,
+    cache: ContentCache | None = None,
+    sink: SinkFactory | None = None,
+) -> None:
+    """Land ``blobs`` through ``QUERY /versions``, telling ``outcome`` about each exactly once.
+
+    Each blob goes to ``sink(blob)`` (by default: its targets, and ``cache`` when given).
+    Raises BatchRefused / BlobsMissing (nothing reported for what is left) when the server
+    fails the batch or lacks some of it.
+    """
+    if sink is None:
+
+        def sink(blob: Blob) -> MemberSink:
+            return _FanoutSink(blob, cache)
+
+    pending = {blob.content_id: blob for blob in blobs}
+    policy = repo.scope.session.retry
+    attempt = 0
+    while pending:
+        attempt += 1
+        try:
+            await _one_request(repo, pending, outcome, sink)
+            return
+        except TransportError as exc:
+            if attempt >= policy.attempts:
+                _fail_all(pending, outcome, exc)
+                return
+            logger.info("batch download cut off (%s); asking again for %d", exc, len(pending))
+            await anyio.sleep(policy.delay(attempt - 1, None))
+        except NotFoundError as exc:
+            if exc.error_type == "version_blobs_missing":
+                raise BlobsMissing(str(exc), list(pending.values())) from None
+            _fail_all(pending, outcome, exc)
+            return
+        except ServerError as exc:
+            raise BatchRefused(str(exc), list(pending.values())) from None
+        except (HTTPError, UnsafeArchive, OSError) as exc:
+            _fail_all(pending, outcome, exc)
+            return
+
+
+def _fail_all(pending: dict[str, Blob], outcome: Outcome, exc: BaseException) -> None:
+    for blob in pending.values():
+        outcome(blob, exc)
+    pending.clear()
+
+
+async def _one_request(
+    repo: RemoteRepo, pending: dict[str, Blob], outcome: Outcome, sink: SinkFactory
+) -> None:
+    session = repo.scope.session
+    body = gzip.compress("".join(f"{h}\n" for h in pending).encode(), 6)
+    done: list[tuple[str, Exception | None]] = []
+    reader = TarGzReader(
+        {h: b.size for h, b in pending.items()},
+        lambda h, _size: sink(pending[h]),
+        lambda h, error: done.append((h, error)),
+    )
+
+    def settle() -> None:
+        for content_id, error in done:
+            blob = pending.pop(content_id)
+            outcome(blob, error)
+        done.clear()
+
+    send, receive = anyio.create_memory_object_stream[bytes](2)
+    url = repo.scope.path("versions")
+    try:
+        async with session.stream("QUERY", url, body=lambda: body, idempotent=True) as resp:
+
+            async def pump() -> None:
+                async with send:
+                    piece = bytearray()
+                    try:
+                        async for data in resp.content.iter_any():
+                            piece += data
+                            if len(piece) >= FEED_BYTES:
+                                await send.send(bytes(piece))
+                                piece.clear()
+                    except (TimeoutError, aiohttp.ClientError) as exc:
+                        if piece:
+                            await send.send(bytes(piece))
+                        raise TransportError("QUERY", session.url(url), str(exc)) from None
+                    if piece:
+                        await send.send(bytes(piece))
+
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(pump)
+                    async with receive:
+                        async for piece in receive:
+                            await anyio.to_thread.run_sync(reader.feed, piece)
+                            settle()
+            except BaseExceptionGroup as group:
+                raise leaf_errors(group)[0] from None
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(reader.close)
+        settle()
+    if pending:
+        if reader.finished:
+            # A complete archive without some of what was asked for: the server's fault.
+            _fail_all(pending, outcome, IntegrityError("the batch archive lacks this blob"))
+        else:
+            raise TransportError("QUERY", session.url(url), "the batch archive ended early")

@@ -1,0 +1,235 @@
+"""``download_folder``: mirror a remote folder through the cheapest route for each file.
+
+The listing is walked page by page. Groups of entries are checked against the local folder in
+one worker-thread hop each (already there? in the cache?). What is left goes out as jobs on a
+bounded channel: small files gathered into ``QUERY /versions`` batches (up to ``BATCH_FILES``
+files or ``BATCH_BYTES`` bytes), files over ``LARGE_FILE_BYTES`` as ranged reads. At most
+``concurrency`` transfer requests are in flight, whatever the mix; memory holds a few jobs, not
+the folder. Each file lands by rename only once its bytes hash to the listed id, so a run that
+is killed leaves whole files only, and the next run skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .. import paths
+from ..errors import ConfigError, OxenError, leaf_errors
+from ..models import MetadataEntry
+from .batch import BatchRefused, Blob, fetch_batch
+from .cache import ContentCache
+from .local import is_current, relative_target, sweep_leftovers
+from .ranged import fetch_large
+from .report import DownloadReport, pin_revision
+
+if TYPE_CHECKING:
+    from ..client import RemoteRepo
+
+LARGE_FILE_BYTES = 32 * 1024 * 1024
+BATCH_FILES = 500
+BATCH_BYTES = 16 * 1024 * 1024
+CHECK_GROUP = 256
+_FAILURES = (OxenError, OSError)
+
+
+@dataclass
+class _Large:
+    blob: Blob
+
+
+@dataclass
+class _Batch:
+    blobs: list[Blob]
+
+
+_Job = _Large | _Batch
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _check_group(
+    group: list[tuple[str, MetadataEntry, Path]], cache: ContentCache | None, swept: set[Path]
+) -> list[str]:
+    """Which of ``group`` need fetching: 'skip' (already there), 'cache' (copied from the
+    cache) or 'fetch', in order; each folder met the first time is rid of the temporaries a
+    killed run left. One worker-thread hop for the whole group."""
+    verdicts = []
+    for _, entry, local in group:
+        if local.parent not in swept:
+            swept.add(local.parent)
+            sweep_leftovers(local.parent)
+        if is_current(local, entry.size, entry.hash):
+            verdicts.append("skip")
+        elif cache is not None and cache.copy_to(entry.hash, local):
+            verdicts.append("cache")
+        else:
+            verdicts.append("fetch")
+    return verdicts
+
+
+class _Run:
+    def __init__(
+        self,
+        repo: RemoteRepo,
+        report: DownloadReport,
+        concurrency: int,
+        cache: ContentCache | None,
+    ) -> None:
+        self.repo = repo
+        self.report = report
+        self.concurrency = concurrency
+        self.cache = cache
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.swept: set[Path] = set()
+
+    # --- results -------------------------------------------------------------------------------
+
+    def landed(self, blob: Blob, error: BaseException | None) -> None:
+        for repo_path, _ in blob.targets:
+            if error is None:
+                self.report.downloaded.append(repo_path)
+                self.report.bytes_downloaded += blob.size
+            else:
+                self.report.failed[repo_path] = _describe(error)
+
+    # --- producing jobs ------------------------------------------------------------------------
+
+    async def produce(self, send: MemoryObjectSendStream[_Job]) -> None:
+        report = self.report
+        async with send:
+            batch: dict[str, Blob] = {}
+            batch_bytes = 0
+            group: list[tuple[str, MetadataEntry, Path]] = []
+
+            async def flush_group() -> None:
+                nonlocal batch, batch_bytes
+                verdicts = await anyio.to_thread.run_sync(
+                    _check_group, group, self.cache, self.swept
+                )
+                for (repo_path, entry, local), verdict in zip(group, verdicts, strict=True):
+                    if verdict == "skip":
+                        report.skipped.append(repo_path)
+                        continue
+                    if verdict == "cache":
+                        report.downloaded.append(repo_path)
+                        report.from_cache += 1
+                        continue
+                    if entry.size > LARGE_FILE_BYTES:
+                        await send.send(_Large(Blob(entry.hash, entry.size, [(repo_path, local)])))
+                        continue
+                    blob = batch.get(entry.hash)
+                    if blob is None:
+                        blob = batch[entry.hash] = Blob(entry.hash, entry.size)
+                        batch_bytes += entry.size
+                    blob.targets.append((repo_path, local))
+                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                        await send.send(_Batch(list(batch.values())))
+                        batch, batch_bytes = {}, 0
+                group.clear()
+
+            async for repo_path, entry in self.repo.dirs.walk(report.revision, report.remote_dir):
+                try:
+                    rel = relative_target(repo_path, report.remote_dir)
+                except ConfigError as exc:
+                    report.failed[repo_path] = str(exc)
+                    continue
+                group.append((repo_path, entry, report.local_dir.joinpath(*rel.parts)))
+                if len(group) >= CHECK_GROUP:
+                    await flush_group()
+            if group:
+                await flush_group()
+            if batch:
+                await send.send(_Batch(list(batch.values())))
+
+    # --- consuming jobs ------------------------------------------------------------------------
+
+    async def work(self, receive: MemoryObjectReceiveStream[_Job]) -> None:
+        async with receive:
+            async for job in receive:
+                if isinstance(job, _Large):
+                    await self.large(job.blob)
+                else:
+                    await self.batch(job.blobs)
+
+    async def large(self, blob: Blob) -> None:
+        try:
+            await fetch_large(
+                self.repo, self.report.revision, blob, limiter=self.limiter, cache=self.cache
+            )
+        except _FAILURES as exc:
+            self.landed(blob, exc)
+        else:
+            self.landed(blob, None)
+
+    async def batch(self, blobs: list[Blob]) -> None:
+        try:
+            async with self.limiter:
+                await fetch_batch(self.repo, blobs, self.landed, cache=self.cache)
+        except BatchRefused as missing:
+            # Some blob is not in the server's store, or the server failed the batch: each file
+            # through /file gets its own answer (most are fine; the others fail with the
+            # server's message).
+            for blob in missing.pending:
+                await self.one_by_one(blob)
+
+    async def one_by_one(self, blob: Blob) -> None:
+        for repo_path, local in blob.targets:
+            try:
+                async with self.limiter:
+                    await self.repo.files.download_to(
+                        self.report.revision, repo_path, local, expected_hash=blob.content_id
+                    )
+            except _FAILURES as exc:
+                self.report.failed[repo_path] = _describe(exc)
+            else:
+                self.report.downloaded.append(repo_path)
+                self.report.bytes_downloaded += blob.size
+
+
+async def download_folder(
+    repo: RemoteRepo,
+    revision: str,
+    remote_dir: str,
+    local_dir: str | os.PathLike[str],
+    *,
+    concurrency: int = 8,
+    cache: ContentCache | None = None,
+) -> DownloadReport:
+    """Download every file below ``remote_dir`` at ``revision`` into ``local_dir``.
+
+    Local files whose xxh3 already equals the listed id are skipped, so running it again (after
+    a kill, too) only fetches what is missing or changed. Files with ``cache`` (a
+    ``ContentCache``) are copied from it when it has them and added to it when fetched.
+    Per-file failures are collected in the report; an unknown revision or directory raises
+    NotFoundError. Local files absent remotely are left alone. ``concurrency`` bounds the
+    transfer requests in flight.
+    """
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    started = time.monotonic()
+    root = Path(local_dir)
+    pinned = await pin_revision(repo, revision, remote_dir)
+    report = DownloadReport(revision=pinned, remote_dir=paths.repo_path(remote_dir), local_dir=root)
+    run = _Run(repo, report, concurrency, cache)
+    # One job waiting at most: the workers hold the rest, so memory is ~concurrency batches.
+    send, receive = anyio.create_memory_object_stream[_Job](1)
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(concurrency):
+                tg.start_soon(run.work, receive.clone())
+            receive.close()
+            tg.start_soon(run.produce, send)
+    except BaseExceptionGroup as group:
+        raise leaf_errors(group)[0] from None
+    report.seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,157 @@
+"""The local side of a download: where a listed file lands, whether it is already there, and
+how its bytes become visible (a short temporary name in the target's folder, then a rename).
+
+Everything here blocks: call it from worker threads, a batch of files per hop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path, PurePosixPath
+
+import xxhash
+
+from .. import paths
+from ..errors import ConfigError, IntegrityError
+from ..hashing import format_hash, hash_file_sync, same_hash
+
+TEMP_PREFIX = ".oxdl-"
+TEMP_SUFFIX = ".tmp"
+
+
+def relative_target(repo_path: str, remote_dir: str) -> PurePosixPath:
+    """``repo_path`` below ``remote_dir``, refusing anything that would leave the target."""
+    base = paths.repo_path(remote_dir)
+    if base and not repo_path.startswith(base + "/"):
+        raise ConfigError(f"unsafe path from the server listing: {repo_path!r}")
+    rel = repo_path[len(base) + 1 :] if base else repo_path
+    parts = rel.split("/")
+    if not rel or any(p in ("", ".", "..") or "\\" in p or "\0" in p for p in parts):
+        raise ConfigError(f"unsafe path from the server listing: {repo_path!r}")
+    return PurePosixPath(*parts)
+
+
+def is_current(local: Path, size: int, content_id: str) -> bool:
+    """Whether ``local`` already holds the content (size first, then xxh3)."""
+    try:
+        st = os.stat(local)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        return False
+    digest, _ = hash_file_sync(local)
+    return same_hash(digest, content_id)
+
+
+def temp_path_for(target: Path) -> Path:
+    """A fresh hidden name next to ``target``, ``.oxdl-<pid>-<random>.tmp``: under 30 bytes
+    whatever the target's name, so a 250-byte file name never pushes it past NAME_MAX. The pid
+    lets a later run tell the leftovers of a killed process (``sweep_leftovers``)."""
+    return target.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def sweep_leftovers(folder: Path) -> int:
+    """Remove the temporaries a killed download left in ``folder`` (their process is gone).
+    Returns how many. A download running in another process keeps its own."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for name in names:
+        if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+            continue
+        pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / name)
+            removed += 1
+    return removed
+
+
+class TempFile:
+    """Bytes bound for ``target``: hashed as written into a temporary file beside it, renamed
+    into place by ``commit`` only when they hash to ``content_id``. The file is created on the
+    first write (or at commit, for an empty file)."""
+
+    def __init__(self, target: Path, content_id: str, label: str | None = None) -> None:
+        self.target = target
+        self.label = label or target.name
+        self.content_id = content_id
+        self._hasher = xxhash.xxh3_128()
+        self._fd: int | None = None
+        self._temp: Path | None = None
+        self.size = 0
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._temp = temp_path_for(self.target)
+            self._fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        return self._fd
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._hasher.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        fd = self._open()
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def hexdigest(self) -> str:
+        return format_hash(self._hasher.intdigest())
+
+    def commit(self) -> None:
+        """Rename into place if the bytes match; IntegrityError (and nothing left) if not."""
+        try:
+            fd = self._open()
+            digest = self.hexdigest()
+            if not same_hash(digest, self.content_id):
+                raise IntegrityError(
+                    f"{self.label}: downloaded bytes hash to {digest}, "
+                    f"the server lists {self.content_id}"
+                )
+            os.close(fd)
+            self._fd = None
+            assert self._temp is not None
+            os.replace(self._temp, self.target)
+            self._temp = None
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._temp)
+            self._temp = None
+
+
+def copy_into_place(source: Path, target: Path) -> None:
+    """Copy a verified file to another target atomically (same content at several paths)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(target)
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise

@@ -1,0 +1,150 @@
+"""One large file through ranged reads: ``GET /chunk/{rev}/{path}?chunk_start=&chunk_size=``.
+
+Several ranges of the file are in flight at once; each is streamed into its place in a
+temporary file beside the target (positional writes in worker threads, about ``WRITE_PIECE``
+per hop), so memory per range stays small. A range cut off is fetched again on its own. When
+all are in, the file is hashed (in a thread) against its id and only then renamed into place.
+The server refuses a range that runs past the end, so the last one is exactly what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import anyio
+import anyio.to_thread
+
+from .. import paths
+from ..errors import IntegrityError, TransportError, leaf_errors
+from ..hashing import hash_file_sync, same_hash
+from .batch import Blob
+from .cache import ContentCache
+from .local import copy_into_place, temp_path_for
+
+if TYPE_CHECKING:
+    from ..client import RemoteRepo
+
+logger = logging.getLogger("oxen_async")
+
+RANGE_BYTES = 8 * 1024 * 1024
+RANGES_IN_FLIGHT = 4
+WRITE_PIECE = 1024 * 1024
+
+
+def _create(temp: Path, size: int) -> int:
+    temp.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    os.ftruncate(fd, size)
+    return fd
+
+
+def _pwrite(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _finish(temp: Path, blob: Blob, cache: ContentCache | None) -> None:
+    digest, _ = hash_file_sync(temp)
+    if not same_hash(digest, blob.content_id):
+        raise IntegrityError(
+            f"{blob.targets[0][0]}: downloaded bytes hash to {digest}, "
+            f"the server lists {blob.content_id}"
+        )
+    first = blob.targets[0][1]
+    os.replace(temp, first)
+    for _, other in blob.targets[1:]:
+        copy_into_place(first, other)
+    if cache is not None:
+        cache.put_file(first, blob.content_id)
+
+
+def _drop(fd: int | None, temp: Path) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
+
+
+async def fetch_large(
+    repo: RemoteRepo,
+    revision: str,
+    blob: Blob,
+    *,
+    limiter: anyio.CapacityLimiter | None = None,
+    range_bytes: int | None = None,
+    ranges_in_flight: int | None = None,
+    cache: ContentCache | None = None,
+) -> None:
+    """Land ``blob`` (at every one of its targets) from the file at its first repo path:
+    ranges of ``range_bytes`` (RANGE_BYTES), ``ranges_in_flight`` (RANGES_IN_FLIGHT) at once,
+    each also holding ``limiter`` while its request runs."""
+    repo_path, target = blob.targets[0]
+    url = repo.scope.path(f"chunk/{paths.resource(revision, repo_path)}")
+    session = repo.scope.session
+    temp = temp_path_for(target)
+    handle = await anyio.to_thread.run_sync(_create, temp, blob.size)
+    fd: int | None = handle  # None once closed; ranges write through ``handle``
+    range_bytes = range_bytes or RANGE_BYTES
+    in_flight = anyio.Semaphore(ranges_in_flight or RANGES_IN_FLIGHT)
+
+    async def one_range(start: int, length: int) -> None:
+        policy = session.retry
+        attempt = 0
+        async with in_flight:
+            while True:
+                attempt += 1
+                try:
+                    if limiter is not None:
+                        async with limiter:
+                            await _read_range(start, length)
+                    else:
+                        await _read_range(start, length)
+                    return
+                except TransportError as exc:
+                    if attempt >= policy.attempts:
+                        raise
+                    logger.info("range %d+%d of %s again: %s", start, length, repo_path, exc)
+                    await anyio.sleep(policy.delay(attempt - 1, None))
+
+    async def _read_range(start: int, length: int) -> None:
+        params = {"chunk_start": start, "chunk_size": length}
+        got = 0
+        async with session.stream("GET", url, params=params) as resp:
+            piece = bytearray()
+            try:
+                async for data in resp.content.iter_any():
+                    piece += data
+                    if len(piece) >= WRITE_PIECE:
+                        await anyio.to_thread.run_sync(_pwrite, handle, bytes(piece), start + got)
+                        got += len(piece)
+                        piece.clear()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise TransportError("GET", session.url(url), str(exc)) from None
+            if piece:
+                await anyio.to_thread.run_sync(_pwrite, handle, bytes(piece), start + got)
+                got += len(piece)
+        if got != length:
+            raise TransportError("GET", session.url(url), f"range gave {got} of {length} bytes")
+
+    try:
+        try:
+            async with anyio.create_task_group() as tg:
+                for start in range(0, blob.size, range_bytes):
+                    tg.start_soon(one_range, start, min(range_bytes, blob.size - start))
+        except BaseExceptionGroup as group:
+            raise leaf_errors(group)[0] from None
+        fd = None
+        await anyio.to_thread.run_sync(os.close, handle)
+        await anyio.to_thread.run_sync(_finish, temp, blob, cache)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_drop, fd, temp)

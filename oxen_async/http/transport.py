@@ -1,0 +1,130 @@
+"""The seam below the session: one request out, one response back, nothing else.
+
+The session (auth, redirects, retries, decoding) sends every request through a ``Transport``.
+``AiohttpTransport`` is the real one; ``oxen_async.http.mock.MockTransport`` answers from a
+function, so the session's rules can be tested without sockets. A transport does not follow
+redirects, retry or add auth: it maps its library's failures to ``TransportError`` (with
+``not_sent`` when the request surely never reached the server) and returns the response with
+its body unread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+import yarl
+
+from ..errors import TransportError
+from ..payload import body_for
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request as the session hands it down. ``url`` is absolute and already quoted;
+    ``body`` is bytes, a tuple of bytes segments (sent back to back) or None."""
+
+    method: str
+    url: str
+    params: Mapping[str, str | int] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+
+
+class ResponseBody(Protocol):
+    def iter_chunked(self, n: int) -> AsyncIterator[bytes]: ...
+
+    # Whatever has arrived, without waiting to fill a chunk: streamed archives and ranges.
+    def iter_any(self) -> AsyncIterator[bytes]: ...
+
+
+class Response(Protocol):
+    """What a transport returns: status and headers read, the body not yet."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> ResponseBody: ...
+
+    async def read(self) -> bytes: ...
+
+    def release(self) -> Any: ...
+
+
+class Transport(Protocol):
+    """Sends one request; raises TransportError when no HTTP answer came."""
+
+    async def send(self, request: Request) -> Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """The default transport: one pooled aiohttp session, opened on first use."""
+
+    def __init__(
+        self, *, timeout: aiohttp.ClientTimeout, max_connections: int, user_agent: str
+    ) -> None:
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self.user_agent = user_agent
+        self._http: aiohttp.ClientSession | None = None
+
+    def open(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections,
+                # Below the server's 75 s keep-alive so we never reuse a socket it is closing.
+                keepalive_timeout=50,
+            )
+            self._http = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self.timeout,
+                headers={"User-Agent": self.user_agent},
+                auto_decompress=False,
+            )
+        return self._http
+
+    async def send(self, request: Request) -> Response:
+        http = self.open()
+        try:
+            return await http.request(
+                request.method,
+                yarl.URL(request.url, encoded=True),
+                params=dict(request.params) if request.params else None,
+                data=body_for(request.body) if request.body is not None else None,
+                headers=dict(request.headers),
+                allow_redirects=False,
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise TransportError(
+                request.method, request.url, describe(exc), not_sent=_not_sent(exc)
+            ) from None
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+# What a response body can raise while it is read, in any transport.
+BODY_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, aiohttp.ClientError)
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if str(exc) else text
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """Whether aiohttp failed before the request reached the server: it could not write to a
+    connection that was already closing (the server closed a pooled keep-alive connection)."""
+    if isinstance(exc, aiohttp.ClientConnectionResetError):
+        return True
+    return isinstance(exc, aiohttp.ClientOSError) and "Can not write request" in str(exc)

@@ -1,0 +1,74 @@
+"""With ``delete_missing``: stage removal of branch files under ``dest`` that the local folder
+no longer has.
+
+Walks the remote tree and asks the disk about each path (in worker threads, a page at a time),
+so no list of the whole folder is ever held.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import anyio.to_thread
+
+from ..errors import NotFoundError
+from ..models import Commit
+from .counters import Counters
+from .state import REMOVED, UploadState
+from .target import UploadTarget
+from .workspace import UploadWorkspace
+
+PAGE = 1000
+
+
+def missing_locally(root: Path, rel_paths: list[str]) -> list[str]:
+    """Paths under ``root`` that are gone. Only "no such file" counts: a permission error on
+    an unreadable folder must not remove its whole remote subtree (blocking)."""
+    gone: list[str] = []
+    for rel in rel_paths:
+        try:
+            st = os.stat(root / rel)
+        except (FileNotFoundError, NotADirectoryError):
+            gone.append(rel)
+            continue
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            continue  # a special file stands there: reported by the scan, not removed
+    return gone
+
+
+async def stage_removals(
+    repo: UploadTarget,
+    head: Commit | None,
+    root: Path,
+    dest: str,
+    workspace: UploadWorkspace,
+    state: UploadState,
+    counters: Counters,
+) -> None:
+    if head is None:
+        return
+    prefix = f"{dest}/" if dest else ""
+    pending: list[str] = []
+
+    async def flush() -> None:
+        gone = await anyio.to_thread.run_sync(missing_locally, root, list(pending))
+        pending.clear()
+        if gone:
+            ws = await workspace.get()
+            await repo.workspaces.remove(ws, [prefix + g for g in gone])
+            await anyio.to_thread.run_sync(state.record_staged, [(g, REMOVED) for g in gone])
+            counters.removed += len(gone)
+
+    try:
+        async for remote_path, _entry in repo.dirs.walk(head.id, dest):
+            pending.append(remote_path[len(prefix) :])
+            if len(pending) >= PAGE:
+                await flush()
+    except NotFoundError:
+        return  # the destination is new on the branch: nothing there to remove
+    if pending:
+        await flush()

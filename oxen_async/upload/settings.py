@@ -1,0 +1,108 @@
+"""What the caller of an upload asked for, checked and resolved once, and the sizes that bound
+the pipeline's memory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import config, paths
+from ..errors import ConfigError
+from .pack import CompressMode
+from .report import ProgressCallback
+from .state import default_state_dir
+
+MiB = 1024 * 1024
+LARGE_FILE = 10 * MiB  # the server's gzip inflate cap; the official client's threshold too
+# Eight requests of a few MiB keep a server busy without holding much memory on either side.
+DEFAULT_CONCURRENCY = 8
+DEFAULT_BATCH_BYTES = 4 * MiB
+DEFAULT_BATCH_FILES = 1000
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """The checked arguments of one ``upload_folder`` call."""
+
+    root: Path
+    branch: str
+    dest: str
+    message: str | None
+    author: config.Author
+    concurrency: int
+    batch_bytes: int
+    batch_files: int
+    compress: CompressMode
+    large_threshold: int
+    resume: bool
+    delete_missing: bool
+    state_dir: Path
+    on_progress: ProgressCallback | None
+
+    @property
+    def prefix(self) -> str:
+        """What goes before a local relative path to make its repo path."""
+        return f"{self.dest}/" if self.dest else ""
+
+    def remote_path(self, rel: str) -> str:
+        """The repo path of a path relative to the local folder ("" is the folder itself)."""
+        return f"{self.dest}/{rel}" if self.dest and rel else (self.dest or rel)
+
+
+def absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def check_folder(root: Path) -> Path:
+    if not root.exists():
+        raise ConfigError(f"local folder {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise ConfigError(f"{str(root)!r} is a file, not a folder")
+    return root
+
+
+def resolve(
+    local_dir: str | os.PathLike[str],
+    *,
+    branch: str,
+    dest: str,
+    message: str | None,
+    author: config.Author | None,
+    concurrency: int,
+    batch_bytes: int,
+    batch_files: int,
+    compress: CompressMode,
+    large_file_threshold: int,
+    resume: bool,
+    delete_missing: bool,
+    state_dir: str | os.PathLike[str] | None,
+    progress: ProgressCallback | None,
+) -> UploadSettings:
+    """Check every argument; raise ConfigError naming the first bad one."""
+    root = check_folder(absolute(Path(local_dir)))
+    if concurrency < 1 or batch_bytes < 1 or batch_files < 1:
+        raise ConfigError("concurrency, batch_bytes and batch_files must be positive")
+    if large_file_threshold > LARGE_FILE:
+        raise ConfigError(f"large_file_threshold cannot exceed the server's {LARGE_FILE} byte cap")
+    who = author or config.resolve_author()
+    if who is None:
+        raise ConfigError(
+            "no commit author: pass author name and email, or set them in oxen's user_config.toml"
+        )
+    return UploadSettings(
+        root=root,
+        branch=branch,
+        dest=paths.repo_path(dest),
+        message=message,
+        author=who,
+        concurrency=concurrency,
+        batch_bytes=batch_bytes,
+        batch_files=batch_files,
+        compress=compress,
+        large_threshold=large_file_threshold,
+        resume=resume,
+        delete_missing=delete_missing,
+        state_dir=absolute(Path(state_dir) if state_dir else default_state_dir()),
+        on_progress=progress,
+    )
