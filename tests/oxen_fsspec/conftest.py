@@ -15,7 +15,7 @@ pytest.importorskip("fsspec", reason="the fsspec tests need the fsspec extra (ox
 from fsspec.asyn import sync
 
 from oxen_async.fs import OxenFileSystem, register
-from oxen_async.session import Session
+from oxen_async.http import Session
 from oxen_async.testing.handle import RepoHandle
 
 AUTHOR = {"author_name": "fsspec tests", "author_email": "fsspec-tests@example.com"}
@@ -97,9 +97,12 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Wire:
     record = Wire()
     original = Session._exchange
 
-    async def counting(self: Session, method: str, path: str, params: Any, *args: Any, **kw: Any):  # type: ignore[no-untyped-def]
-        resp, raw = await original(self, method, path, params, *args, **kw)
-        record.exchanges.append(Exchange(method, path, dict(params or {}), len(raw)))
+    async def counting(
+        self: Session, method: str, path: str, options: Any, *, read: bool
+    ) -> tuple[Any, bytes]:
+        resp, raw = await original(self, method, path, options, read=read)
+        params = dict(options.get("params") or {})
+        record.exchanges.append(Exchange(method, path, params, len(raw)))
         return resp, raw
 
     monkeypatch.setattr(Session, "_exchange", counting)

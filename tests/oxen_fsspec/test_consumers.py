@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from oxen_async.fs import OxenFileSystem
+from oxen_async.testing.handle import ServerHandle
 
 from .conftest import Wire, history
 
@@ -49,7 +50,7 @@ def test_pandas_csv_and_parquet_round_trip(
 
 
 def test_parquet_projection_reads_only_some_ranges(
-    fs: OxenFileSystem, url: Callable[[str], str], wire: Wire
+    fs: OxenFileSystem, wire: Wire, oxen_server: ServerHandle
 ) -> None:
     table = pa.Table.from_pandas(_frame(200_000), preserve_index=False)
     sink = pa.BufferOutputStream()
@@ -58,6 +59,9 @@ def test_parquet_projection_reads_only_some_ranges(
     size = fs.info("big/frame.parquet")["size"]
     assert size > 4 * 1024 * 1024
     wire.clear()
+    stats = oxen_server.faults.stats if oxen_server.faults is not None else None
+    if stats is not None:
+        stats.reset()
     with fs.open("big/frame.parquet", "rb", cache_type="none") as f:
         footer = pq.ParquetFile(f).metadata  # the footer alone
     assert footer.num_rows == 200_000
@@ -71,6 +75,9 @@ def test_parquet_projection_reads_only_some_ranges(
     assert wire.to("file") == []  # ranges only: no whole-file download
     # int8 is 1 of the 45 or so bytes a row holds: the projection reads a small fraction.
     assert fetched < size / 10, (fetched, size)
+    if stats is not None:  # the bundled server counts what it sent the same way
+        assert stats.file_bytes("chunk_download") == footer_bytes + fetched
+        assert stats.requests("file_get") == 0
 
 
 def test_datasets_load_dataset_from_an_oxen_url(
