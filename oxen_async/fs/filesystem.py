@@ -308,6 +308,8 @@ class OxenFileSystem(WriteOps):
             f.details = info
             return f
         if mode in ("wb", "xb"):
+            if mode == "xb" and self.exists(rel):
+                raise FileExistsError(errno.EEXIST, "exists already", self._name(rel))
             return OxenFile(self, self._name(target_path(rel)), "wb", **kwargs)
         raise NotImplementedError(f"mode {mode!r}: oxen files open 'rb' or 'wb'")
 

@@ -140,8 +140,11 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
     ) -> None:
+        rel = target_path(self._rel(path))
+        if mode == "create" and await self._exists(rel):
+            raise FileExistsError(errno.EEXIST, "exists already", path)
         await self._write(
-            [(target_path(self._rel(path)), bytes(value))],
+            [(rel, bytes(value))],
             (),
             kwargs.get("commit_message"),
         )
