@@ -112,9 +112,12 @@ def test_buffered_open_seeks_by_ranges(seeded: OxenFileSystem, wire: Wire) -> No
         assert text.read().splitlines() == ["x,y", "1,2", "3,4"]
 
 
-def test_get_a_folder_and_a_file(seeded: OxenFileSystem, tmp_path: Path) -> None:
+def test_get_a_folder_and_a_file(seeded: OxenFileSystem, tmp_path: Path, wire: Wire) -> None:
     fs = seeded
+    wire.clear()
     fs.get("data", str(tmp_path / "copy"), recursive=True)
+    assert [e.method for e in wire.exchanges].count("QUERY") == 1  # the engine: one batch
+    assert wire.to("file") == []  # not a GET per file
     got = {
         p.relative_to(tmp_path / "copy").as_posix(): p.read_bytes()
         for p in (tmp_path / "copy").rglob("*")
