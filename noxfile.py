@@ -35,7 +35,7 @@ JUNIT = ROOT / ".nox" / "junit-tests.xml"
 def tests(session: nox.Session) -> None:
     """The test suite against the bundled Oxen-compatible server."""
     # Installed (not editable), so the tests also catch a file the wheel forgets to ship.
-    session.install(".[test]")
+    session.install(".[test,dask]")
     JUNIT.unlink(missing_ok=True)  # a stale report must not speak for this run
     # Only exit 0 passes: pytest's 5 ("no tests collected") fails the session like any error,
     # so a broken collection can never look green.
@@ -102,6 +102,13 @@ def demo(session: nox.Session) -> None:
     session.run("python", "benchmarks/demo.py", *session.posargs)
 
 
+@nox.session
+def interop(session: nox.Session) -> None:
+    """The official client (oxenai 0.65.1) runs its remote flows against the bundled server."""
+    session.install(".[test]", "oxenai==0.65.1")
+    session.run(*PYTEST, "tests/interop", *session.posargs)
+
+
 # --- the real oxen-server ----------------------------------------------------------------------
 REAL_VERSIONS = ("0.65.2", "0.53.4")
 
@@ -124,7 +131,7 @@ def tests_real(session: nox.Session) -> None:
     installed, or the version in $OXEN_ASYNC_REAL_VERSION."""
     import os
 
-    session.install(".[test]")
+    session.install(".[test,dask]")
     version = os.environ.get("OXEN_ASYNC_REAL_VERSION", REAL_VERSIONS[0])
     report = junit_real(version)
     report.unlink(missing_ok=True)
@@ -194,7 +201,7 @@ def bench_smoke(session: nox.Session) -> None:
     """Every benchmark with ``--smoke``: seconds each, tiny data, the bundled server, no official
     client, results in a temporary folder; fails when a benchmark fails (what CI runs), so a
     benchmark that imports internals cannot rot silently."""
-    session.install(".[bench]")
+    session.install(".[bench,dask]")
     scripts = benchmark_scripts()
     if not scripts:
         session.error("no benchmark scripts found in benchmarks/")

@@ -49,7 +49,7 @@ def seed(server: LaunchedServer, dataset: Path) -> str:
     """A repository whose ``data`` folder holds ``dataset``, committed once."""
     repo = make_repo(server, f"dl-{dataset.name}-{time.time_ns() % 10**10}")
     cmd = [sys.executable, str(HERE / "_run_wire.py"), server.url, repo, str(dataset)]
-    cmd += ["--token", server.token or "", "--dest", REMOTE_DIR]
+    cmd += [f"--token={server.token or ''}", "--dest", REMOTE_DIR]
     subprocess.run(cmd, check=True, capture_output=True)
     return repo
 
@@ -76,7 +76,7 @@ def contender(
 ) -> Callable[[], dict[str, Any]]:
     expected = _datasets.files_of(dataset)
     source = [server.url, repo, "main", REMOTE_DIR]
-    token = ["--token", server.token or ""]
+    token = [f"--token={server.token or ''}"]
 
     def run() -> dict[str, Any]:
         local = work / f"dl-{kind}-{time.time_ns()}"

@@ -92,7 +92,7 @@ def main() -> None:
             repo = make_repo(server, f"scale-{time.time_ns() % 10**10}")
             cmd = [sys.executable, str(HERE / "_run_ours.py"), server.url, repo, str(dataset)]
             # One state folder for both runs, as a user rerunning the same command has.
-            cmd += ["--token", server.token or "", "--state-dir", str(work / "state")]
+            cmd += [f"--token={server.token or ''}", "--state-dir", str(work / "state")]
             for name in ("first upload", "rerun, unchanged"):
                 runs[name] = _race.run_process(cmd, server)
         lines = lines_for(where, files, args.size, runs)

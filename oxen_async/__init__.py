@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .errors import (
         AlreadyExistsError,
         BadRequestError,
+        ClientStateError,
         ConfigError,
         ConflictError,
         FileChangedError,
@@ -61,6 +62,7 @@ _EXPORTS = {
     "Branch": ".models",
     "Commit": ".models",
     "CommitPage": ".models",
+    "ClientStateError": ".errors",
     "ConfigError": ".errors",
     "ConflictError": ".errors",
     "DirListing": ".models",
@@ -116,6 +118,7 @@ __all__ = [
     "Author",
     "BadRequestError",
     "Branch",
+    "ClientStateError",
     "Commit",
     "CommitPage",
     "ConfigError",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import config
+from . import config, hosts, limits, paths
 from ._version import __version__
 from .cli_render import (
     UploadBar,
@@ -54,6 +54,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# The reader of stdout went away (``oxen-async ls | head -1``): what a process killed by
+# SIGPIPE reports, quietly, as ``yes | head`` does.
+EXIT_BROKEN_PIPE = 128 + 13
 
 PROG = "oxen-async"
 
@@ -66,6 +69,25 @@ _CREATABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
 
 class UsageError(Exception):
     """A bad argument found before any network call; printed as one line, exit 2."""
+
+
+class _StdoutClosed(Exception):
+    """Writing to stdout failed because its reader is gone: not an error worth a line."""
+
+
+def out(text: str) -> None:
+    """One line (or block) on stdout; a closed pipe becomes ``_StdoutClosed``, not an error."""
+    try:
+        sys.stdout.write(text + "\n")
+    except BrokenPipeError:
+        raise _StdoutClosed from None
+
+
+def _silence_stdout() -> None:
+    # Point stdout at /dev/null so the interpreter's own flush at exit cannot complain again.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,23 +135,60 @@ def existing_dir(text: str) -> Path:
     return path
 
 
-def positive_int(text: str) -> int:
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
-def positive_float(text: str) -> float:
+def dask_address(text: str) -> str:
+    """``tcp://host:port`` (a running scheduler) or ``local:N`` (N worker processes here)."""
+    if text.startswith("local:"):
+        count = text.removeprefix("local:")
+        if not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"local:N needs a positive N, got {text!r}")
+        return text
+    if "://" not in text:
+        raise argparse.ArgumentTypeError(f"expected tcp://HOST:PORT or local:N, got {text!r}")
+    return text
+
+
+def _bounded(check: Callable[[int, str], int], what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number within ``limits`` (the one home for every bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            return check(_whole(text), what)
+        except limits.LimitError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{what} ")) from None
+
+    return parse
+
+
+def batch_mib(text: str) -> int:
+    """``--batch-mb`` as bytes: a positive, finite number of MiB within the batch bound."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    try:
+        return limits.mebibytes(value, "batch size")
+    except limits.LimitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def host_url(text: str) -> str:
+    try:
+        return hosts.normalize_host(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def max_delete(text: str) -> int:
+    value = _whole(text)
+    if not 0 <= value <= limits.MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {limits.MAX_COUNT:,}, got {value:,}")
     return value
 
 
@@ -141,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     remote = _Parser(add_help=False)
     remote.add_argument(
         "--host",
-        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, http://localhost:3000)",
+        type=host_url,
+        help="server URL (default: $OXEN_HOST, oxen's auth_config.toml, https://hub.oxen.ai)",
     )
     remote.add_argument(
         "--token",
@@ -173,8 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--author-name", help="commit author (default: oxen's user_config.toml)")
     up.add_argument("--author-email", help="author email (default: oxen's user_config.toml)")
     up.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    up.add_argument("--concurrency", type=positive_int, help="requests in flight")
-    up.add_argument("--batch-mb", type=positive_float, help="target batch size in MiB")
+    up.add_argument(
+        "--concurrency",
+        type=_bounded(limits.concurrency, "--concurrency"),
+        help=f"requests in flight (1-{limits.MAX_CONCURRENCY}, default: 8)",
+    )
+    up.add_argument(
+        "--batch-mb",
+        type=batch_mib,
+        dest="batch_bytes",
+        help=f"target batch size in MiB (up to {limits.MAX_BATCH_BYTES // limits.MiB})",
+    )
     up.add_argument(
         "--no-resume", action="store_true", help="ignore the state kept by an interrupted run"
     )
@@ -183,6 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--delete",
         action="store_true",
         help="also remove files under --dest that the folder no longer has (like rsync --delete)",
+    )
+    up.add_argument(
+        "--dask",
+        type=dask_address,
+        metavar="ADDRESS",
+        help="spread the upload over Dask workers, still one commit: a scheduler "
+        "(tcp://HOST:PORT, the folder at the same path on every worker) or local:N "
+        "(N worker processes here); needs the dask extra",
+    )
+    up.add_argument(
+        "--max-delete",
+        type=max_delete,
+        metavar="N",
+        help="with --delete: remove at most N files (default: refuse to remove all of them, or "
+        "more than half once 10 or more would go)",
+    )
+    up.add_argument(
+        "--force", action="store_true", help="with --delete: lift the default removal guard"
     )
     up.set_defaults(run=cmd_upload)
 
@@ -197,7 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("local_dir", metavar="LOCAL_DIR")
     down.add_argument("--revision", default="main", help="branch or commit (default: main)")
     down.add_argument("--path", default="", help="folder in the repository (default: its root)")
-    down.add_argument("--concurrency", type=positive_int, help="downloads in flight")
+    down.add_argument(
+        "--concurrency",
+        type=_bounded(limits.concurrency, "--concurrency"),
+        help=f"downloads in flight (1-{limits.MAX_CONCURRENCY}, default: 8)",
+    )
     down.add_argument(
         "--cache",
         action="store_true",
@@ -226,7 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     log.add_argument("repo", metavar="NAMESPACE/REPO")
     log.add_argument("--revision", default="main", help="branch or commit (default: main)")
-    log.add_argument("-n", "--max-count", type=positive_int, default=10, help="default: 10")
+    log.add_argument(
+        "-n",
+        "--max-count",
+        type=_bounded(limits.count, "--max-count"),
+        default=10,
+        help="default: 10",
+    )
     log.set_defaults(run=cmd_log)
 
     serve = sub.add_parser(
@@ -236,7 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
         "interrupted. Meant for tests and demos, not production.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=3000, help="default: 3000")
+    serve.add_argument(
+        "--port",
+        type=_bounded(limits.port, "--port"),
+        default=3000,
+        help="0-65535, 0 picks a free one (default: 3000)",
+    )
     serve.add_argument(
         "--data-dir", default="oxen-data", help="where repositories live (default: ./oxen-data)"
     )
@@ -261,6 +363,9 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
     # costs no round trip and can never leave a half-made repository behind.
     local_dir = existing_dir(args.local_dir)
     namespace, name = parse_repo(args.repo, creating=args.create)
+    dest = paths.repo_path(args.dest)  # the name rule: 'x\\y' is refused, never read as x/y
+    if (args.max_delete is not None or args.force) and not args.delete:
+        raise UsageError("--max-delete and --force only apply with --delete")
     author = config.resolve_author(args.author_name, args.author_email)
     if author is None:
         raise UsageError(
@@ -269,29 +374,73 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
         )
     # Only what the user set is passed on, so the library's defaults stay the one source.
     options: dict[str, Any] = {"branch": args.branch, "author": author}
-    if args.dest:
-        options["dest"] = args.dest
+    if dest:
+        options["dest"] = dest
     if args.message:
         options["message"] = args.message
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
-    if args.batch_mb is not None:
-        options["batch_bytes"] = int(args.batch_mb * 1024 * 1024)
+    if args.batch_bytes is not None:
+        options["batch_bytes"] = args.batch_bytes
     if args.no_resume:
         options["resume"] = False
     if args.state_dir:
         options["state_dir"] = args.state_dir
     if args.delete:
         options["delete_missing"] = True
-    # A bar only for a person watching: never into a pipe or a log, never beside --json.
-    bar = UploadBar(sys.stderr if sys.stderr.isatty() and not args.json else None)
-
-    report = asyncio.run(_upload(args, state, local_dir, namespace, name, bar, options))
-    if args.json:
-        sys.stdout.write(report.to_json().decode() + "\n")
+    if args.max_delete is not None:
+        options["max_delete"] = args.max_delete
+    if args.force:
+        options["force_delete"] = True
+    if args.dask:
+        report = _dask_upload(args, state, local_dir, namespace, name, options)
     else:
-        print("\n".join(upload_summary(report)))
+        # A bar only for a person watching: never into a pipe or a log, never beside --json.
+        bar = UploadBar(sys.stderr if sys.stderr.isatty() and not args.json else None)
+        report = asyncio.run(_upload(args, state, local_dir, namespace, name, bar, options))
+    if args.json:
+        out(report.to_json().decode())
+    else:
+        out("\n".join(upload_summary(report)))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _dask_upload(
+    args: argparse.Namespace,
+    state: _RunState,
+    local_dir: Path,
+    namespace: str,
+    name: str,
+    options: dict[str, Any],
+) -> UploadReport:
+    """The same upload spread over Dask workers (``oxen_async.dask``): one commit, one report."""
+    from .dask import connect, ingest
+
+    if options.pop("delete_missing", False):
+        raise UsageError("--delete needs the whole folder in one upload: not with --dask")
+    # The removal guard's options only mean something with --delete, refused above.
+    options.pop("max_delete", None)
+    options.pop("force_delete", None)
+    if options.pop("resume", True) is False:
+        raise UsageError("--no-resume: a Dask upload always starts a fresh workspace")
+    options.pop("batch_bytes", None)  # each shard keeps the default batch size
+    dest = options.pop("dest", "")
+    if args.create:
+
+        async def create() -> None:
+            async with _client(args) as oxen:
+                await oxen.repos.get_or_create(namespace, name)
+
+        asyncio.run(create())
+    with connect(args.dask) as client:
+        return ingest(
+            client,
+            [(local_dir, dest)],
+            f"{namespace}/{name}",
+            host=args.host,
+            token=args.token,
+            **options,
+        )
 
 
 async def _upload(
@@ -318,8 +467,11 @@ async def _upload(
 def cmd_download(args: argparse.Namespace, state: _RunState) -> int:
     namespace, name = parse_repo(args.repo)
     local_dir = Path(args.local_dir)
-    if local_dir.exists() and not local_dir.is_dir():
-        raise UsageError(f"{args.local_dir!r} exists and is not a folder")
+    # Up front, before any request: a target under a file would fail once per file.
+    problem = paths.writable_target(args.local_dir)
+    if problem is not None:
+        raise UsageError(f"cannot download into {args.local_dir!r}: {problem}")
+    paths.repo_path(args.path)  # the name rule, as on the way up
     options: dict[str, Any] = {}
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
@@ -335,9 +487,9 @@ def cmd_download(args: argparse.Namespace, state: _RunState) -> int:
 
     report = asyncio.run(download())
     if args.json:
-        sys.stdout.write(download_json(report) + "\n")
+        out(download_json(report))
     else:
-        print("\n".join(download_summary(report, args.repo)))
+        out("\n".join(download_summary(report, args.repo)))
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -350,7 +502,7 @@ def cmd_ls(args: argparse.Namespace, state: _RunState) -> int:
             return [entry async for entry in repo.dirs.entries(args.revision, args.path)]
 
     for line in listing_lines(asyncio.run(entries())):
-        print(line)
+        out(line)
     return EXIT_OK
 
 
@@ -370,7 +522,7 @@ def cmd_log(args: argparse.Namespace, state: _RunState) -> int:
         return found
 
     for commit in asyncio.run(commits()):
-        print(commit_line(commit))
+        out(commit_line(commit))
     return EXIT_OK
 
 
@@ -469,7 +621,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     state = _RunState()
     try:
         command: Callable[[argparse.Namespace, _RunState], int] = args.run
-        return command(args, state)
+        code = command(args, state)
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise _StdoutClosed from None
+        return code
+    except _StdoutClosed:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         # An interrupted upload keeps its state (unless --no-resume): say how to go on.
         hint = ""

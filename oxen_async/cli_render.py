@@ -145,16 +145,24 @@ def upload_summary(report: UploadReport) -> list[str]:
     lines: list[str] = []
     if report.status == "committed":
         lines.append(f"Committed {report.commit_id} to {target}")
+    elif report.status == "nothing_to_commit" and report.files_total == 0:
+        # Not "already has these files": the branch may not even exist yet (a new repository).
+        lines.append(f"Nothing to commit: the folder has no files; nothing was sent to {target}")
     elif report.status == "nothing_to_commit":
         lines.append(f"Nothing to commit: {target} already has these files")
     else:
         reason = f": {one_line(report.error)}" if report.error else ""
         lines.append(f"Upload to {target} failed{reason}")
-    lines.append(
+    files = (
         f"  files: {report.files_total:,} seen, {report.files_uploaded:,} uploaded, "
         f"{report.files_unchanged:,} unchanged, {report.files_resumed:,} resumed, "
         f"{report.files_failed:,} failed"
     )
+    if report.files_removed:
+        files += f", {report.files_removed:,} removed from the branch"
+    if report.files_pending:
+        files += f", {report.files_pending:,} pending (run the same command again to resume)"
+    lines.append(files)
     speed = rate_mb_s(report.bytes_uploaded, report.elapsed_s)
     lines.append(
         f"  bytes: {human_bytes(report.bytes_total)} seen, "
@@ -183,10 +191,18 @@ def download_summary(report: DownloadReport, repo: str) -> list[str]:
     source = f"{repo}@{report.revision}:{report.remote_dir or '/'}"
     failed = len(report.failed)
     verb = "Downloaded" if not failed else "Downloaded with failures"
-    lines = [
-        f"{verb} {source} into {printable(str(report.local_dir))}",
+    head = f"{verb} {source} into {printable(str(report.local_dir))}"
+    if report.error:
+        head = f"Download of {source} stopped: {one_line(report.error)}"
+    files = (
         f"  files: {len(report.downloaded):,} downloaded, {len(report.skipped):,} already there, "
-        f"{failed:,} failed",
+        f"{failed:,} failed"
+    )
+    if report.files_pending:
+        files += f", {report.files_pending:,} pending (run the same command again to resume)"
+    lines = [
+        head,
+        files,
         f"  bytes: {human_bytes(report.bytes_downloaded)} in {report.seconds:.1f} s, "
         f"{rate_mb_s(report.bytes_downloaded, report.seconds):.1f} MB/s",
     ]
@@ -215,6 +231,8 @@ def download_json(report: DownloadReport) -> str:
             "downloaded": report.downloaded,
             "skipped": report.skipped,
             "failed": [{"path": p, "reason": r} for p, r in sorted(report.failed.items())],
+            "files_pending": report.files_pending,
+            "error": report.error,
             "bytes_downloaded": report.bytes_downloaded,
             "elapsed_s": round(report.seconds, 3),
         }

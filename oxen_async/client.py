@@ -16,7 +16,8 @@ from .api.branches import Branches
 from .api.commits import Commits
 from .api.dirs import Dirs
 from .api.files import Files
-from .api.repos import Repositories
+from .api.repos import Repositories, check_namespace
+from .api.uploads import Uploads
 from .api.versions import Versions
 from .api.workspaces import Workspaces
 from .errors import ConfigError
@@ -96,6 +97,7 @@ class RemoteRepo:
 
         for part in (namespace, name):
             paths.segment(part)  # validates: one plain path segment each
+        check_namespace(namespace)
         self.scope = RepoScope(session, namespace, name)
         self.branches = Branches(self.scope)
         self.commits = Commits(self.scope)
@@ -103,6 +105,7 @@ class RemoteRepo:
         self.files = Files(self.scope)
         self.workspaces = Workspaces(self.scope)
         self.versions = Versions(self.scope)
+        self.uploads = Uploads(self.scope)
 
     @property
     def namespace(self) -> str:

@@ -3,6 +3,7 @@
 Order: explicit arguments, then the environment (``OXEN_HOST``, ``OXEN_AUTH_TOKEN``), then oxen's
 own files in ``$OXEN_CONFIG_DIR`` or ``~/.config/oxen``: ``auth_config.toml`` (``default_host`` and
 ``[[host_configs]]`` of ``host`` -> ``auth_token``) and ``user_config.toml`` (``name``, ``email``).
+With none of them, the hub (``https://hub.oxen.ai``), as the official client does.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import hosts
 from .errors import ConfigError
 
-DEFAULT_HOST = "http://localhost:3000"
+# Where the official client goes when nothing names a host (oxen 0.65: the hub).
+DEFAULT_HOST = "https://hub.oxen.ai"
 HOST_ENV = "OXEN_HOST"
 TOKEN_ENV = "OXEN_AUTH_TOKEN"
 
@@ -40,20 +43,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def normalize_host(host: str) -> str:
-    """``http(s)://host[:port]`` without a trailing slash; a bare ``host:port`` means http."""
-    text = host.strip().rstrip("/")
-    if not text:
-        raise ConfigError("empty host")
-    if "://" not in text:
-        # oxen's config names hosts without a scheme; hub.oxen.ai is https, a local server http.
-        scheme = "https" if text.split(":")[0].endswith("oxen.ai") else "http"
-        text = f"{scheme}://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"host must be an http(s) URL, got {host!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError("host must not carry credentials, a query or a fragment")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """``http(s)://host[:port]`` without a trailing slash (``hosts.normalize_host``, the one
+    check of a host, wherever it came from)."""
+    return hosts.normalize_host(host)
 
 
 def _host_key(host: str) -> str:

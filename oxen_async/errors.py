@@ -15,6 +15,10 @@ class ConfigError(OxenError, ValueError):
     """Bad arguments or configuration (host, token, names, local paths)."""
 
 
+class ClientStateError(OxenError, RuntimeError):
+    """The client is used where it cannot work: not opened, closed, or on another event loop."""
+
+
 class TransportError(OxenError, ConnectionError):
     """The request never got an HTTP answer: connection refused or reset, timeout, TLS."""
 
@@ -134,6 +138,13 @@ def error_for_status(
 
 def _is_no_changes(message: str, error_type: str | None) -> bool:
     return error_type == "no_changes" or message.replace("_", "").lower() == "nochanges"
+
+
+def fatal_cause(exc: BaseException) -> str:
+    """The one line a report gives for the error that stopped a run early."""
+    if isinstance(exc, TransportError):
+        return f"the server stopped answering: {exc.message} [{exc.method} {exc.url}]"
+    return " ".join((str(exc) or type(exc).__name__).split())
 
 
 def leaf_errors(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

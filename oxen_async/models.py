@@ -60,6 +60,8 @@ class Repository(Model, kw_only=True):
     min_version: str | None = None
     latest_commit: Commit | None = None
     storage_kind: str | None = None
+    repo_uuid: str | None = None
+    """0.65: the immutable UUID the repository's storage is addressed by (absent before)."""
 
 
 class ParsedResource(Model, kw_only=True):
@@ -86,6 +88,8 @@ class RepositoryInfo(Model, kw_only=True):
     data_types: list[DataTypeCount] = []
     storage_kind: str | None = None
     default_resource: ParsedResource | None = None
+    repo_uuid: str | None = None
+    """0.65: as on ``Repository``."""
 
 
 class MetadataEntry(Model, kw_only=True):
@@ -134,12 +138,16 @@ class DirListing(Page, kw_only=True):
 
 class CommitPage(Page, kw_only=True):
     commits: list[Commit] = []
+    has_more: bool | None = None
+    """0.65 path history pages by this alone (no ``total_pages``); None where not sent."""
 
 
 class Workspace(Model, kw_only=True):
     id: str
     name: str | None = None
     commit: Commit | None = None
+    created_at: str | None = None
+    """0.65: when the workspace was made (RFC 3339); absent on 0.53.4 and on older workspaces."""
 
 
 class ErrFile(Model, kw_only=True):
@@ -325,3 +333,46 @@ class ChunkedFile(Model, kw_only=True):
 class CompleteVersionUpload(Model, kw_only=True):
     files: list[ChunkedFile]
     workspace_id: str | None = None
+
+
+# --- uploads in parts (oxen-server >= 0.54: /versions/uploads) --------------------------------
+
+
+class UploadDestination(Model, kw_only=True):
+    """Where a finished upload is staged: a workspace and a repo-relative file path."""
+
+    workspace_id: str
+    path: str
+
+
+class BeginUpload(Model, kw_only=True, omit_defaults=True):
+    """``POST /versions/uploads``. ``size`` must be > 0 (the server refuses empty files)."""
+
+    hash: str
+    size: int
+    destination: UploadDestination | None = None
+
+
+class AwaitingParts(StatusResponse, kw_only=True, tag_field="file", tag="awaiting_parts"):
+    """Send parts 1..``num_parts``, each ``part_size`` bytes but the last, at most
+    ``part_window`` ahead of the first part the server has not hashed yet."""
+
+    upload_id: str
+    part_size: int
+    num_parts: int
+    part_window: int
+
+
+class AlreadyStored(StatusResponse, kw_only=True, tag_field="file", tag="already_stored"):
+    """The server holds the content already (and staged it at the destination, if given)."""
+
+
+UploadStart = AwaitingParts | AlreadyStored
+"""The answer to ``POST /versions/uploads``, told apart by its ``file`` field."""
+
+
+class PartStored(StatusResponse, kw_only=True):
+    """``PUT /versions/uploads/{id}/parts/{n}``: ``completed`` on the part that finished the
+    file (hash-verified and staged)."""
+
+    completed: bool = False

@@ -49,11 +49,23 @@ def config_dir(tmp_path: Path) -> Path:
     return path
 
 
+def clean_env(config_dir: Path | None = None) -> dict[str, str]:
+    """The environment without the developer's OXEN_* settings; ``OXEN_ASYNC_*`` (the test's
+    private state and cache folders, set by tests/conftest.py) stays."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OXEN_") or k.startswith("OXEN_ASYNC_")
+    }
+    if config_dir is not None:
+        clean["OXEN_CONFIG_DIR"] = str(config_dir)
+    return clean
+
+
 async def run_cli(
     *args: str, config_dir: Path, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> Result:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OXEN_")}
-    clean["OXEN_CONFIG_DIR"] = str(config_dir)
+    clean = clean_env(config_dir)
     clean.update(env or {})
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -74,7 +86,7 @@ async def run_cli(
 def server_args(server: Any) -> list[str]:
     args = ["--host", server.url]
     if server.token:
-        args += ["--token", server.token]
+        args += [f"--token={server.token}"]  # "=": a token may start with "-"
     return args
 
 
@@ -582,8 +594,7 @@ async def test_interrupted_upload_exits_130_and_the_rerun_resumes(
     # Every request held a second: an upload is a chain of several rounds (look up the branch,
     # list it, open a workspace, send, merge), so at 2.5 s it is surely mid-way.
     oxen_faults.delay(1.0)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OXEN_")}
-    clean["OXEN_CONFIG_DIR"] = str(config_dir)
+    clean = clean_env(config_dir)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "oxen_async", "upload", str(tmp_path / "data"), spec,
         "--concurrency", "1", "--batch-mb", "0.01", *server_args(oxen_repo.server),
@@ -617,7 +628,7 @@ async def test_serve_runs_until_terminated(config_dir: Path, tmp_path: Path) -> 
     port = closed_port()
     data_dir = tmp_path / "served"
     token = uuid.uuid4().hex
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OXEN_")}
+    clean = clean_env()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "oxen_async", "serve", "--port", str(port),
         "--data-dir", str(data_dir), "--auth-token", token,

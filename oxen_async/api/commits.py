@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 
 from .. import paths
 from ..models import Commit, CommitPage, CommitPageResponse, CommitResponse
-from ._scope import RepoScope, every_item
+from ._scope import RepoScope
 
 
 class Commits:
@@ -29,10 +29,22 @@ class Commits:
     async def history(
         self, revision: str, path: str = "", *, page_size: int = 100
     ) -> AsyncGenerator[Commit]:
-        """Every commit of the history, newest first, fetched a page at a time."""
-        pages = every_item(
-            lambda page: self.history_page(revision, path, page=page, page_size=page_size),
-            lambda result: result.commits,
-        )
-        async for commit in pages:
-            yield commit
+        """Every commit of the history, newest first, fetched a page at a time.
+
+        Pages by ``has_more`` where the server sends it (0.65 path history, which has no
+        ``total_pages``), else by ``total_pages`` (0.53.4, and 0.65 branch history).
+        """
+        page = 1
+        while True:
+            result = await self.history_page(revision, path, page=page, page_size=page_size)
+            for commit in result.commits:
+                yield commit
+            if not result.commits or _is_last(result, page):
+                return
+            page += 1
+
+
+def _is_last(result: CommitPage, page: int) -> bool:
+    if result.has_more is not None:
+        return not result.has_more
+    return page >= result.total_pages

@@ -1,11 +1,12 @@
-"""Repositories: create, get, exists, delete, list a namespace."""
+"""Repositories: create, get, exists, delete, list a namespace; the namespace rule."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 
 from .. import paths
-from ..errors import AlreadyExistsError, NotFoundError
+from ..errors import AlreadyExistsError, ConfigError, NotFoundError
 from ..models import (
     NewRepository,
     Repository,
@@ -17,6 +18,23 @@ from ..models import (
 )
 from ..session import Session
 
+# oxen-server 0.65 (liboxen repositories.rs) and the hub: an ASCII letter or digit, then 1 to 49
+# of letters, digits, '_' or '-' (no '.', which repository names may have).
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,49}")
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if the current server line accepts it, else a ConfigError saying why.
+
+    Checked before any request: 0.65 refuses other namespaces (0.53.4 allowed '.', but no
+    hub namespace has one)."""
+    if not _NAMESPACE.fullmatch(namespace):
+        raise ConfigError(
+            f"invalid namespace {namespace!r}: 2 to 50 of A-Z a-z 0-9 _ -, "
+            "starting with a letter or digit"
+        )
+    return namespace
+
 
 class Repositories:
     def __init__(self, session: Session) -> None:
@@ -24,10 +42,11 @@ class Repositories:
 
     @staticmethod
     def _path(namespace: str, name: str) -> str:
-        return f"/api/repos/{paths.segment(namespace)}/{paths.segment(name)}"
+        return f"/api/repos/{paths.segment(check_namespace(namespace))}/{paths.segment(name)}"
 
     async def create(self, namespace: str, name: str) -> Repository:
         """Create an empty repository. Raises AlreadyExistsError (409) if it exists."""
+        check_namespace(namespace)
         resp = await self._s.request(
             "POST",
             "/api/repos",
@@ -63,6 +82,6 @@ class Repositories:
     async def list(self, namespace: str) -> list[Repository]:
         """Repositories of a namespace, sorted by name (the server's order is arbitrary)."""
         resp = await self._s.request(
-            "GET", f"/api/repos/{paths.segment(namespace)}", RepositoryListResponse
+            "GET", f"/api/repos/{paths.segment(check_namespace(namespace))}", RepositoryListResponse
         )
         return sorted(resp.repositories, key=lambda r: r.name)

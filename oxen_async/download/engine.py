@@ -21,8 +21,8 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .. import paths
-from ..errors import ConfigError, OxenError, leaf_errors
+from .. import limits, paths
+from ..errors import ConfigError, OxenError, TransportError, fatal_cause, leaf_errors
 from ..models import MetadataEntry
 from .batch import BatchRefused, Blob, fetch_batch
 from .cache import ContentCache
@@ -91,6 +91,23 @@ class _Run:
         self.cache = cache
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.swept: set[Path] = set()
+        self.listed = 0
+        self.scope: anyio.CancelScope | None = None
+        self.fatal: TransportError | None = None
+
+    def stop(self, exc: TransportError) -> None:
+        """The server is gone (the session's retries are spent): stop the whole run, so what
+        is left is reported pending, once, instead of failing file by file."""
+        if self.fatal is None:
+            self.fatal = exc
+        if self.scope is not None:
+            self.scope.cancel()
+
+    def failed(self, repo_path: str, error: BaseException) -> None:
+        if isinstance(error, TransportError):
+            self.stop(error)
+        else:
+            self.report.failed[repo_path] = _describe(error)
 
     # --- results -------------------------------------------------------------------------------
 
@@ -100,7 +117,7 @@ class _Run:
                 self.report.downloaded.append(repo_path)
                 self.report.bytes_downloaded += blob.size
             else:
-                self.report.failed[repo_path] = _describe(error)
+                self.failed(repo_path, error)
 
     # --- producing jobs ------------------------------------------------------------------------
 
@@ -137,15 +154,22 @@ class _Run:
                         batch, batch_bytes = {}, 0
                 group.clear()
 
-            async for repo_path, entry in self.repo.dirs.walk(report.revision, report.remote_dir):
-                try:
-                    rel = relative_target(repo_path, report.remote_dir)
-                except ConfigError as exc:
-                    report.failed[repo_path] = str(exc)
-                    continue
-                group.append((repo_path, entry, report.local_dir.joinpath(*rel.parts)))
-                if len(group) >= CHECK_GROUP:
-                    await flush_group()
+            try:
+                async for repo_path, entry in self.repo.dirs.walk(
+                    report.revision, report.remote_dir
+                ):
+                    self.listed += 1
+                    try:
+                        rel = relative_target(repo_path, report.remote_dir)
+                    except ConfigError as exc:
+                        report.failed[repo_path] = str(exc)
+                        continue
+                    group.append((repo_path, entry, report.local_dir.joinpath(*rel.parts)))
+                    if len(group) >= CHECK_GROUP:
+                        await flush_group()
+            except TransportError as exc:  # the listing broke off: the server is gone
+                self.stop(exc)
+                return
             if group:
                 await flush_group()
             if batch:
@@ -190,7 +214,7 @@ class _Run:
                         self.report.revision, repo_path, local, expected_hash=blob.content_id
                     )
             except _FAILURES as exc:
-                self.report.failed[repo_path] = _describe(exc)
+                self.failed(repo_path, exc)
             else:
                 self.report.downloaded.append(repo_path)
                 self.report.bytes_downloaded += blob.size
@@ -214,8 +238,11 @@ async def download_folder(
     NotFoundError. Local files absent remotely are left alone. ``concurrency`` bounds the
     transfer requests in flight.
     """
-    if concurrency < 1:
-        raise ConfigError("concurrency must be at least 1")
+    limits.concurrency(concurrency)
+    # Before any request: a target under a file would otherwise fail once per file.
+    problem = paths.writable_target(os.fspath(local_dir))
+    if problem is not None:
+        raise ConfigError(f"cannot download into {os.fspath(local_dir)!r}: {problem}")
     started = time.monotonic()
     root = Path(local_dir)
     pinned = await pin_revision(repo, revision, remote_dir)
@@ -225,11 +252,16 @@ async def download_folder(
     send, receive = anyio.create_memory_object_stream[_Job](1)
     try:
         async with anyio.create_task_group() as tg:
+            run.scope = tg.cancel_scope
             for _ in range(concurrency):
                 tg.start_soon(run.work, receive.clone())
             receive.close()
             tg.start_soon(run.produce, send)
     except BaseExceptionGroup as group:
         raise leaf_errors(group)[0] from None
+    if run.fatal is not None:
+        report.error = fatal_cause(run.fatal)
+        done = len(report.downloaded) + len(report.skipped) + len(report.failed)
+        report.files_pending = max(0, run.listed - done)
     report.seconds = time.monotonic() - started
     return report

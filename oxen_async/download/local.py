@@ -29,10 +29,11 @@ def relative_target(repo_path: str, remote_dir: str) -> PurePosixPath:
     if base and not repo_path.startswith(base + "/"):
         raise ConfigError(f"unsafe path from the server listing: {repo_path!r}")
     rel = repo_path[len(base) + 1 :] if base else repo_path
-    parts = rel.split("/")
-    if not rel or any(p in ("", ".", "..") or "\\" in p or "\0" in p for p in parts):
-        raise ConfigError(f"unsafe path from the server listing: {repo_path!r}")
-    return PurePosixPath(*parts)
+    # The uploader's rule (``paths.name_problem``): what it would refuse is refused here too.
+    problem = paths.name_problem(rel)
+    if problem is not None:
+        raise ConfigError(f"unsafe path from the server listing: {repo_path!r} ({problem})")
+    return PurePosixPath(*rel.split("/"))
 
 
 def is_current(local: Path, size: int, content_id: str) -> bool:

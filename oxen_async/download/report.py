@@ -29,14 +29,18 @@ class DownloadReport:
     seconds: float = 0.0
     from_cache: int = 0
     """How many of ``downloaded`` came from the content cache instead of the network."""
+    files_pending: int = 0
+    """Files listed but not finished when a fatal error (the server gone) stopped the run."""
+    error: str | None = None
+    """Why the run stopped early, in one line (then the rest is pending: run it again)."""
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.error is None
 
     @property
     def files(self) -> int:
-        return len(self.downloaded) + len(self.skipped) + len(self.failed)
+        return len(self.downloaded) + len(self.skipped) + len(self.failed) + self.files_pending
 
 
 async def pin_revision(repo: RemoteRepo, revision: str, remote_dir: str) -> str:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from ..errors import ConfigError, IntegrityError
+from .. import limits
+from ..errors import IntegrityError
 from ..hashing import hash_bytes, same_hash
 from ..models import MetadataEntry
 from .report import pin_revision
@@ -52,8 +53,7 @@ async def iter_files(
     The first failure is raised from the iterator. Closing it (``await it.aclose()``, or
     ``async with contextlib.aclosing(...)``) after leaving the loop early stops the work at once.
     """
-    if concurrency < 1:
-        raise ConfigError("concurrency must be at least 1")
+    limits.concurrency(concurrency)
     pinned = await pin_revision(repo, revision, remote_dir)
 
     async def fetch(repo_path: str, entry: MetadataEntry) -> tuple[str, bytes]:

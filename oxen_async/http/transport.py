@@ -10,6 +10,7 @@ its body unread.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 import aiohttp
 import yarl
 
-from ..errors import TransportError
+from ..errors import ClientStateError, TransportError
 from ..payload import body_for
 
 
@@ -66,7 +67,13 @@ class Transport(Protocol):
 
 
 class AiohttpTransport:
-    """The default transport: one pooled aiohttp session, opened on first use."""
+    """The default transport: one pooled aiohttp session, opened by ``async with`` the client.
+
+    A session belongs to the event loop that opened it and must be closed: so a request on a
+    client that was never opened, was closed, or was opened on another loop raises
+    ClientStateError saying what to do, instead of quietly opening a session nobody closes or
+    failing deep in aiohttp with "Event loop is closed".
+    """
 
     def __init__(
         self, *, timeout: aiohttp.ClientTimeout, max_connections: int, user_agent: str
@@ -75,9 +82,17 @@ class AiohttpTransport:
         self.max_connections = max_connections
         self.user_agent = user_agent
         self._http: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     def open(self) -> aiohttp.ClientSession:
+        """Open (or re-open after ``aclose``) on the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._http is not None and not self._http.closed and self._loop is not loop:
+            raise ClientStateError(_OTHER_LOOP)
+        self._closed = False
         if self._http is None or self._http.closed:
+            self._loop = loop
             connector = aiohttp.TCPConnector(
                 limit=self.max_connections,
                 # Below the server's 75 s keep-alive so we never reuse a socket it is closing.
@@ -91,8 +106,15 @@ class AiohttpTransport:
             )
         return self._http
 
+    def _ready(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            raise ClientStateError(_CLOSED if self._closed else _NOT_OPEN)
+        if self._loop is not asyncio.get_running_loop():
+            raise ClientStateError(_OTHER_LOOP)
+        return self._http
+
     async def send(self, request: Request) -> Response:
-        http = self.open()
+        http = self._ready()
         try:
             return await http.request(
                 request.method,
@@ -108,9 +130,22 @@ class AiohttpTransport:
             ) from None
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        http, self._http = self._http, None
+        self._closed = True
+        if http is not None and self._loop is asyncio.get_running_loop():
+            await http.close()
+        # On another loop the session's sockets belong to that loop; they go with it.
+
+
+_NOT_OPEN = (
+    "the client is not open: use it as 'async with OxenClient(...) as oxen:' "
+    "(or await oxen.__aenter__() and later oxen.close())"
+)
+_CLOSED = "the client is closed: open it again with 'async with', or create a new OxenClient"
+_OTHER_LOOP = (
+    "the client was opened on another event loop: use one OxenClient per event loop "
+    "(each asyncio.run() is a new loop)"
+)
 
 
 # What a response body can raise while it is read, in any transport.

@@ -27,6 +27,7 @@ from oxen_async.testing.handlers import (
     repos,
     server_info,
     version_query,
+    version_uploads,
     versions,
     workspace_changes,
     workspace_files,
@@ -158,6 +159,15 @@ def build_router() -> Router:
 
     r.add("versions_upload", "POST", _REPO + "/versions", versions.upload, write_guard=True)
     r.add("versions_download", "QUERY", _REPO + "/versions", version_query.download)
+    # 0.65's uploads in parts; before the per-version routes, as "uploads" is no version id.
+    ups = _REPO + "/versions/uploads"
+    r.add("version_upload_begin", "POST", ups, version_uploads.begin, write_guard=True)
+    r.add(
+        "version_upload_part",
+        "PUT",
+        ups + "/{upload_id}/parts/{part_number}",
+        version_uploads.upload_part,  # no maintenance 429: an open upload holds maintenance off
+    )
     r.add("version_metadata", "GET", _REPO + "/versions/{version_id}/metadata", versions.metadata)
     r.add(
         "version_chunk",
@@ -262,7 +272,7 @@ async def _run(ctx: RequestContext, raw_path: str) -> web.StreamResponse:
         response = await route.handler(ctx)
     except wire.WireError as error:
         response = error.response
-    if isinstance(plan.terminal, DropAction):
+    if isinstance(plan.terminal, DropAction) or ctx.drop_answer:
         ctx.stats.record_fault(route.name)
         return await _drop_after_headers(ctx, response)
     return response

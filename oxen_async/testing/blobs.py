@@ -189,6 +189,14 @@ class VersionStore:
                 f"expected {format_hash(expected)}, got {actual}"
             )
 
+    def adopt(self, content_hash: str, finished: Path) -> None:
+        """Move a finished, verified file into place as a loose blob (skip if present)."""
+        if self.has(content_hash):
+            return
+        target = self.data_path(content_hash)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(finished, target)
+
     def store_hashed(self, content_hash: str, data: bytes | memoryview) -> None:
         """Store one blob whose canonical hash the server computed; skip if present."""
         if self.has(content_hash):

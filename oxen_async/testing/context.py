@@ -17,6 +17,7 @@ from oxen_async.testing.faults import FaultController
 from oxen_async.testing.routing import Route
 from oxen_async.testing.stats import RequestStats
 from oxen_async.testing.storage import Repository, Storage
+from oxen_async.testing.uploads import UploadRegistry
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ class ServerState:
     faults: FaultController
     auth_token: str | None
     executor: ThreadPoolExecutor
+    uploads: UploadRegistry = field(default_factory=UploadRegistry)
 
     @property
     def stats(self) -> RequestStats:
@@ -49,6 +51,8 @@ class RequestContext:
     state: ServerState
     # Set by a drop-after-headers fault so streaming handlers cut their body short.
     truncate_response: bool = False
+    # Set by a handler whose fault says: do the work, then lose the answer (drop after headers).
+    drop_answer: bool = False
     _repo: Repository | None = field(default=None, init=False)
 
     @property

@@ -89,6 +89,8 @@ class FaultController:
         self._fail_paths: set[str] = set()
         self._corrupt_hashes: set[int] = set()
         self._maintenance: set[str | None] = set()
+        self._completion_drops = 0
+        self._branch_moves = 0
         self.stats = stats if stats is not None else RequestStats()
         self.downloads = DownloadFaults()  # tar cuts and wrong bytes on the download routes
 
@@ -219,9 +221,25 @@ class FaultController:
             else:
                 self._maintenance.discard(repo)
 
+    def drop_completion_answer(self, count: int = 1) -> None:
+        """For the next ``count`` parts that complete a ``/versions/uploads`` upload: the file is
+        verified, stored and staged, then the connection closes before the whole answer is out
+        (the client lost the last part's answer; it should begin again: ``already_stored``)."""
+        with self._lock:
+            self._completion_drops += count
+
+    def move_branch_during_merge(self, count: int = 1) -> None:
+        """For the next ``count`` workspace merges: another writer moves the branch between the
+        merge reading its head and swapping it (an empty commit lands on the branch), so the
+        merge answers 429 ``branch_head_mismatch`` and its commit is discarded, as on 0.65."""
+        with self._lock:
+            self._branch_moves += count
+
     def reset(self) -> None:
         """Disarm everything and zero the counters."""
         with self._lock:
+            self._completion_drops = 0
+            self._branch_moves = 0
             self._rules.clear()
             self._fail_hashes.clear()
             self._fail_paths.clear()
@@ -281,6 +299,22 @@ class FaultController:
                 return int(content_hash, 16) in self._corrupt_hashes
             except ValueError:
                 return False
+
+    def drops_completion_answer(self) -> bool:
+        """Consumes one armed completion drop (the caller records the fault)."""
+        with self._lock:
+            if self._completion_drops <= 0:
+                return False
+            self._completion_drops -= 1
+            return True
+
+    def moves_branch_now(self) -> bool:
+        """Consumes one armed branch move (the caller records the fault)."""
+        with self._lock:
+            if self._branch_moves <= 0:
+                return False
+            self._branch_moves -= 1
+            return True
 
     def in_maintenance(self, repo: str) -> bool:
         with self._lock:

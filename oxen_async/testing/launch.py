@@ -95,7 +95,7 @@ def start_bundled(
     cmd = [sys.executable, "-m", "oxen_async.testing", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir)]
     if token:
-        cmd += ["--auth-token", token]
+        cmd += [f"--auth-token={token}"]  # "=": a token may start with "-"
     out = log.open("ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"

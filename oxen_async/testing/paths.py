@@ -23,6 +23,11 @@ def normalize_staging_path(directory: str, filename: str) -> str:
         raise InvalidPath(f"{prefix}: path cannot contain parent directory references (..)")
     if not parts:
         raise InvalidPath(f"{prefix}: path is empty")
+    if any(_is_oxen_dir_name(part) for part in parts):  # new in 0.65.2
+        joined = "/".join(parts)
+        raise InvalidPath(
+            f"{prefix}: {joined} is outside the working tree: it is inside a .oxen directory"
+        )
     return "/".join(parts)
 
 
@@ -36,3 +41,35 @@ def sanitize_filename(name: str) -> str:
     if len(encoded) > 255:
         cleaned = encoded[:255].decode("utf-8", "ignore")
     return cleaned
+
+
+def _is_oxen_dir_name(segment: str) -> bool:
+    """``.oxen`` on any filesystem the real server runs on: ASCII case ignored, a ``:stream``
+    suffix and trailing dots and spaces dropped, the NTFS short name ``OXEN~<n>`` included."""
+    name = segment.split(":", 1)[0].rstrip(". ")
+    stem, digits = name[:5], name[5:]
+    if stem.lower() == "oxen~" and digits.isascii() and digits.isdigit():
+        return True
+    return name.lower() == ".oxen"
+
+
+def normalize_relative_path(path: str, label: str, *, allow_empty: bool) -> str:
+    """0.65's ``request_relative_path``: ``.`` and empty segments collapse; an absolute path, a
+    ``..`` segment or a ``.oxen`` segment is refused with ``Invalid {label}: ...`` (a 400)."""
+    if path.startswith("/"):
+        raise InvalidPath(f"Invalid {label}: {path} is outside the working tree: it is absolute")
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            reason = "it has a `..` component"
+        elif _is_oxen_dir_name(segment):
+            reason = "it is inside a .oxen directory"
+        else:
+            kept.append(segment)
+            continue
+        raise InvalidPath(f"Invalid {label}: {path} is outside the working tree: {reason}")
+    if not kept and not allow_empty:
+        raise InvalidPath(f"Invalid {label}: path cannot be empty")
+    return "/".join(kept)

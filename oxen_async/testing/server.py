@@ -18,6 +18,7 @@ from oxen_async.testing.context import ServerState
 from oxen_async.testing.faults import FaultController
 from oxen_async.testing.stats import RequestStats
 from oxen_async.testing.storage import Storage
+from oxen_async.testing.uploads import UploadLimits, UploadRegistry
 
 
 class OxenTestServer:
@@ -37,7 +38,10 @@ class OxenTestServer:
         port: int = 0,
         worker_threads: int = 8,
         shutdown_timeout: float = 2.0,
+        upload_limits: UploadLimits | None = None,
     ) -> None:
+        """``upload_limits``: part size, per-upload memory (the window) and idle timeout of
+        ``/versions/uploads``; the real server's by default (10 MiB, 1 GiB, 60 s)."""
         self.data_dir = Path(data_dir)
         self.auth_token = auth_token
         self.host = host
@@ -46,6 +50,8 @@ class OxenTestServer:
         self.shutdown_timeout = shutdown_timeout
         self.faults = FaultController()
         self.storage = Storage(self.data_dir)
+        self.uploads = UploadRegistry(upload_limits)
+        self._sweeper: asyncio.Task[None] | None = None
         self.url: str | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._runner: web.AppRunner | None = None
@@ -67,7 +73,9 @@ class OxenTestServer:
             self._executor = ThreadPoolExecutor(
                 self.worker_threads, thread_name_prefix="oxen-test-server"
             )
-        state = ServerState(self.storage, self.faults, self.auth_token, self._executor)
+        state = ServerState(
+            self.storage, self.faults, self.auth_token, self._executor, self.uploads
+        )
         return build_app(state)
 
     # --- inside a running loop ---------------------------------------------------------------
@@ -82,11 +90,23 @@ class OxenTestServer:
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self._runner = runner
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle_uploads())
         host, port = runner.addresses[0][:2]
         self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         return self.url
 
+    async def _sweep_idle_uploads(self) -> None:
+        while True:
+            await asyncio.sleep(self.uploads.sweep_period())
+            self.uploads.abort_idle()
+
     async def stop_async(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        self.uploads.abort_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -21,6 +21,9 @@ class RouteStats:
     file_parts: int = 0
     file_bytes: int = 0
     faults_injected: int = 0
+    # /versions/uploads: uploads begun (awaiting parts) and parts accepted but ignored (re-sent).
+    uploads_begun: int = 0
+    parts_ignored: int = 0
 
     def copy(self) -> RouteStats:
         return replace(self, statuses=Counter(self.statuses))
@@ -56,6 +59,14 @@ class RequestStats:
             stats = self._route(route)
             stats.file_parts += parts
             stats.file_bytes += size
+
+    def record_upload_begun(self, route: str) -> None:
+        with self._lock:
+            self._route(route).uploads_begun += 1
+
+    def record_part_ignored(self, route: str) -> None:
+        with self._lock:
+            self._route(route).parts_ignored += 1
 
     def record_fault(self, route: str) -> None:
         with self._lock:

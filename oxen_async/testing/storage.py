@@ -22,13 +22,15 @@ from typing import Any
 import msgspec
 
 from oxen_async.hashing import hash_bytes
-from oxen_async.testing.atomic import write_atomic
+from oxen_async.testing.atomic import write_atomic, write_if_absent
 from oxen_async.testing.blobs import VersionStore, parse_hash
 from oxen_async.testing.trees import Change, Entry, NodeStore, apply_changes, lookup, walk_files
 from oxen_async.testing.wire import format_timestamp
 from oxen_async.testing.workspaces import WorkspaceRegistry
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+# 0.65.2: namespaces lost the dot and got a length bound; repository names kept the old rule.
+NAMESPACE_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{1,49}")
 HEAD_BRANCH = "main"
 _CONFIG = 'min_version = "0.36.0"\nstorage_kind = "local"\nmerkle_node_backend = "lmdb"\n'
 _INVALID_BRANCH = re.compile(r"\.\.|[~^:?\[*\\ ]|@\{")
@@ -96,6 +98,17 @@ class Repository:
     @property
     def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def uuid(self) -> str:
+        """0.65's ``repo_uuid``: made once, kept with the repository."""
+        marker = self.oxen_dir / "repo_uuid"
+        try:
+            return marker.read_text().strip()
+        except FileNotFoundError:
+            self.oxen_dir.mkdir(parents=True, exist_ok=True)
+            write_if_absent(marker, str(uuid.uuid4()).encode(), self.tmp_dir)
+            return marker.read_text().strip()
 
     # --- refs --------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """What goes on the wire: the JSON envelope, the error body families and the timestamp format.
 
-The families are those of oxen-server 0.53.4 (see shared/oxen-api part 1, section 2.2); clients
-branch on them, so each helper below names the family it produces.
+The families are those of oxen-server 0.53.4 (shared/oxen-api part 1, section 2.2), unchanged in
+0.65.2, the version we report; clients branch on them, so each helper names its family.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-OXEN_VERSION = "0.53.4"
+OXEN_VERSION = "0.65.2"
 MIN_CLIENT_VERSION = "0.36.0"
 _MIN_CLIENT_TUPLE = (0, 36, 0)
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class WorkspaceMeta(msgspec.Struct):
     name: str | None
     commit_id: str
     generation: int = 0
+    created_ns: int = 0  # 0.65's ``created_at``; 0 for workspaces written before it
 
 
 _encode = msgspec.json.Encoder().encode
@@ -112,7 +114,9 @@ class Workspace:
     def rebase_after_commit(self, commit_id: str) -> None:
         """A named workspace moves to the new commit with nothing staged. Caller holds ``lock``."""
         old_journal = self.journal
-        self.meta = WorkspaceMeta(self.meta.id, self.meta.name, commit_id, self.meta.generation + 1)
+        self.meta = WorkspaceMeta(
+            self.meta.id, self.meta.name, commit_id, self.meta.generation + 1, self.meta.created_ns
+        )
         self.write_meta()
         self.staged = {}
         old_journal.unlink(missing_ok=True)
@@ -177,7 +181,9 @@ class WorkspaceRegistry:
             directory = self.root / digest
             directory.mkdir(parents=True, exist_ok=True)
             workspace = Workspace(
-                directory, WorkspaceMeta(workspace_id, name, commit_id), self.tmp_dir
+                directory,
+                WorkspaceMeta(workspace_id, name, commit_id, created_ns=time.time_ns()),
+                self.tmp_dir,
             )
             workspace.write_meta()
             self._by_id[workspace_id] = workspace

@@ -27,10 +27,14 @@ class Counters:
     on_progress: ProgressCallback | None = None
     progress: UploadProgress = field(default_factory=UploadProgress)
     failures: list[FileFailure] = field(default_factory=list)
+    # Files whose request exhausted its retries on a transient error: failed if the upload goes
+    # on to the end, pending (sent by a rerun) if the server turned out gone and it stopped.
+    unsent: list[FileFailure] = field(default_factory=list)
     symlink_dirs: list[str] = field(default_factory=list)
     removed: int = 0
     wire_bytes: int = 0
     large_files: int = 0
+    large_already_stored: int = 0
     batches: int = 0
     batch_retries: int = 0
     file_retries: int = 0
@@ -52,6 +56,10 @@ class Counters:
 
     def fail(self, rel_path: str, reason: str) -> None:
         self.failures.append(FileFailure(display(rel_path), reason))
+        self.progress.files_failed += 1
+
+    def not_sent(self, rel_path: str, reason: str) -> None:
+        self.unsent.append(FileFailure(display(rel_path), reason))
         self.progress.files_failed += 1
 
 
@@ -88,6 +96,11 @@ def build_report(
     elapsed_s: float,
 ) -> UploadReport:
     p = counters.progress
+    failures, pending = counters.failures, p.files_seen - p.files_done
+    if error is None:
+        failures = failures + counters.unsent
+    else:
+        pending += len(counters.unsent)  # one cause (the error), not one line per file
     status: Status
     if error is not None:
         status = "failed"
@@ -105,13 +118,14 @@ def build_report(
         files_uploaded=p.files_sent,
         files_unchanged=p.files_unchanged,
         files_resumed=p.files_resumed,
-        files_pending=p.files_seen - p.files_done,
+        files_pending=pending,
         files_removed=counters.removed,
-        failed=sorted(counters.failures, key=lambda f: f.path),
+        failed=sorted(failures, key=lambda f: f.path),
         bytes_total=p.bytes_seen,
         bytes_uploaded=p.bytes_sent,
         wire_bytes=counters.wire_bytes,
         large_files=counters.large_files,
+        large_already_stored=counters.large_already_stored,
         batches=counters.batches,
         batch_retries=counters.batch_retries,
         file_retries=counters.file_retries,

@@ -1,13 +1,15 @@
-"""Large files: over the gzip cap, each goes alone through the chunked ``/versions`` route,
-staged into the upload's workspace.
+"""Large files: over the gzip cap, each goes alone through ``/versions/uploads`` parts where the
+server has them (the chunked ``/versions`` route where not), staged into the upload's workspace.
 
-``send_large_file`` is the boundary: one hashed file in, bytes sent out, staged at its repo
-path. A different transfer (the ``/versions/uploads`` parts workflow) plugs in there.
+``send_large_file`` is the boundary: one hashed file in, what it cost out (bytes sent, or none
+when the server already held the content), staged at its repo path; ``upload.parts`` holds
+the transfer and the once-per-client route decision.
 ``LargeFileStage`` around it hashes (from the cache, or reading the file in a thread while
 another file sends), keeps identical files one at a time (they share one chunk area on the
 server), retries, and reports by path.
 
-Retries it adds over the session's (which retries each chunk): the whole file is sent again
+Retries it adds over the session's (which retries each part or chunk) and the parts workflow's
+(which begins again when an upload is gone): the whole file is sent again
 after a transient failure the session did not already retry to the end (a 500, a lost answer
 to the complete step), counting the session's tries, from the client's policy.
 """
@@ -27,32 +29,35 @@ from ..http.retry import RetryPolicy, is_transient
 from .counters import Counters, GiveUps
 from .locks import KeyedLocks
 from .pack import FileJob
+from .parts import LargeFileResult, send_by_server_route
 from .state import UploadState
 from .target import UploadTarget
 from .workspace import UploadWorkspace
 
-CHUNK_CONCURRENCY = 2  # chunks of one file in memory at once (10 MiB each)
+CHUNK_CONCURRENCY = 2  # legacy route: chunks of one file in memory at once (10 MiB each)
 
-LargeFileSend = Callable[["UploadTarget", FileJob, str, str], Awaitable[int]]
-"""(repo, job, repo_path, workspace_id) -> bytes sent: how one large file travels."""
+LargeFileSend = Callable[["UploadTarget", FileJob, str, str], Awaitable[LargeFileResult]]
+"""(repo, job, repo_path, workspace_id) -> what it cost: how one large file travels."""
 
 
 async def send_large_file(
     repo: UploadTarget, job: FileJob, repo_path: str, workspace_id: str
-) -> int:
+) -> LargeFileResult:
     """Send one large file (``job.hash`` set) and stage it at ``repo_path`` in the workspace.
 
-    Returns the bytes sent. Raises FileChangedError (the file changed since it was hashed),
-    OSError (unreadable) or the API's HTTPError/TransportError.
+    Raises FileChangedError (the file changed since it was hashed), OSError (unreadable) or
+    the API's HTTPError/TransportError.
     """
-    return await repo.versions.upload_file(
+    return await send_by_server_route(
+        repo.versions,
+        repo.uploads,
         job.abs_path,
         job.hash,
         job.size,
         repo_path=repo_path,
         workspace_id=workspace_id,
         mtime_ns=job.mtime_ns,
-        concurrency=CHUNK_CONCURRENCY,
+        legacy_concurrency=CHUNK_CONCURRENCY,
     )
 
 
@@ -116,7 +121,7 @@ class LargeFileStage:
         while True:
             ws = await self.workspace.get()
             try:
-                sent = await self.send_file(self.repo, job, repo_path, ws)
+                result = await self.send_file(self.repo, job, repo_path, ws)
             except FileChangedError as exc:
                 self.counters.fail(job.rel_path, str(exc))
                 return
@@ -127,8 +132,11 @@ class LargeFileStage:
                 wait = retrier.after(exc) if is_transient(exc) else None
                 if wait is None:
                     if is_transient(exc):
+                        self.counters.not_sent(job.rel_path, f"large-file upload failed: {exc}")
+                        self.give_ups.unsent.append(repo_path)
                         self.give_ups.gave_up(exc, [])
-                    self.counters.fail(job.rel_path, f"chunked upload failed: {exc}")
+                        return
+                    self.counters.fail(job.rel_path, f"large-file upload failed: {exc}")
                     self.give_ups.unsent.append(repo_path)
                     return
                 self.counters.batch_retries += 1
@@ -136,7 +144,8 @@ class LargeFileStage:
                 continue
             await anyio.to_thread.run_sync(self.state.record_staged, [(job.rel_path, job.hash)])
             self.counters.large_files += 1
+            self.counters.large_already_stored += int(result.already_stored)
             self.give_ups.succeeded()
-            self.counters.wire_bytes += sent
+            self.counters.wire_bytes += result.bytes_sent
             self.counters.sent(1, job.size)
             return

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Literal
 
+from .. import paths
 from ..api.workspaces import staging_form
 from ..hashing import hash_bytes
 from ..multipart import EncodedForm, FilePart, unsendable_filename
@@ -188,12 +189,9 @@ def _read_exactly(fd: int, size: int) -> bytes:
 
 
 def check_name(rel_path: str) -> str | None:
-    """Why a path cannot be uploaded under its own name, or None."""
-    try:
-        rel_path.encode("utf-8")
-    except UnicodeEncodeError:
-        return "file name is not valid UTF-8"
-    return unsendable_filename(rel_path)
+    """Why a path cannot be uploaded under its own name, or None: the one name rule
+    (``paths.name_problem``, the downloader applies it too), then what multipart can carry."""
+    return paths.name_problem(rel_path) or unsendable_filename(rel_path)
 
 
 def pack(

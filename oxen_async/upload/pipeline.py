@@ -19,17 +19,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
 from anyio.abc import ObjectSendStream, TaskGroup
 
 from .. import config
-from ..errors import OxenError, leaf_errors
+from ..errors import OxenError, fatal_cause, leaf_errors
 from ..models import Commit
 from .batcher import Packer
-from .commit import commit_upload
+from .commit import commit_upload, unstage
 from .counters import Counters, GiveUps, build_report
+from .expiry import expire_stale_states, touch
 from .large import LargeFileStage
 from .listing import BranchListings
 from .looplag import LoopLagMonitor
@@ -45,6 +47,7 @@ from .settings import (
     DEFAULT_CONCURRENCY,
     LARGE_FILE,
     MiB,
+    Shard,
     UploadSettings,
     resolve,
 )
@@ -82,6 +85,8 @@ async def upload_folder(
     large_file_threshold: int = LARGE_FILE,
     resume: bool = True,
     delete_missing: bool = False,
+    max_delete: int | None = None,
+    force_delete: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> UploadReport:
@@ -90,7 +95,10 @@ async def upload_folder(
     Files whose path and content are already on the branch are skipped; rerunning on an
     unchanged folder sends nothing and commits nothing. With ``delete_missing`` the same
     commit also removes files under ``dest`` that are no longer in the folder (like
-    ``rsync --delete``); without it the upload only adds and updates. After a crash, a rerun
+    ``rsync --delete``); without it the upload only adds and updates. A run that would remove
+    every file under ``dest``, or more than half once ten or more would go, is refused (nothing
+    removed, nothing committed) unless ``force_delete``; ``max_delete=N`` sets the limit
+    instead (``upload.removal_guard``). After a crash, a rerun
     reuses the workspace and skips what it had staged. Raises ConfigError (bad arguments),
     NotFoundError (no such repository), UnauthorizedError, TransportError before anything is
     sent; once sending started, failures land in the report instead.
@@ -110,13 +118,40 @@ async def upload_folder(
         delete_missing=delete_missing,
         state_dir=state_dir,
         progress=progress,
+        max_delete=max_delete,
+        force_delete=force_delete,
     )
+    return (await run_upload(repo, settings)).report
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """A run's report; for an upload into a caller-named workspace (which never merges) also
+    the (repo path, content id) of every file staged, by path, and whether it picked up what
+    an earlier run of the same shard had staged."""
+
+    report: UploadReport
+    staged: list[tuple[str, str]]
+    resumed: bool
+
+
+async def run_upload(repo: UploadTarget, settings: UploadSettings) -> UploadOutcome:
+    """Run a checked upload (``resolve``'s settings)."""
     started = time.perf_counter()
     head = await branch_head(repo, settings.branch)
-    key = state_key(repo.host, repo.full_name, settings.branch, settings.dest, str(settings.root))
-    state = await anyio.to_thread.run_sync(UploadState, settings.state_dir / f"{key}.sqlite")
+    target = settings.dest
+    if settings.workspace_id is not None:  # one state per shard: shards run side by side
+        shard = settings.shard or Shard(0, 1)
+        target += f"\0{settings.workspace_id}\0{shard.index}/{shard.count}"
+    key = state_key(repo.host, repo.full_name, settings.branch, target, str(settings.root))
+    state_file = settings.state_dir / f"{key}.sqlite"
+    await anyio.to_thread.run_sync(expire_stale_states, settings.state_dir)
+    state = await anyio.to_thread.run_sync(UploadState, state_file)
+    await anyio.to_thread.run_sync(touch, state_file)
     try:
-        return await _Upload(repo, settings, state, head).run(started)
+        upload = _Upload(repo, settings, state, head)
+        report = await upload.run(started)
+        return UploadOutcome(report, upload.staged, upload.workspace.resumed)
     finally:
         with anyio.CancelScope(shield=True):  # a cancelled caller must not keep the lock
             await anyio.to_thread.run_sync(state.close)
@@ -135,7 +170,10 @@ class _Upload:
         self.counters = Counters(settings.on_progress)
         self.give_ups = GiveUps()
         self.lag = LoopLagMonitor()
-        self.workspace = UploadWorkspace(repo, state, settings.branch, head)
+        self.workspace = UploadWorkspace(
+            repo, state, settings.branch, head, named=settings.workspace_id
+        )
+        self.staged: list[tuple[str, str]] = []  # filled when the caller merges (a shard)
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
         self._workspace_asked = False
 
@@ -148,6 +186,10 @@ class _Upload:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self.lag.run)
                 await self._pipeline()
+                if not settings.merges:
+                    await self._leave_staged()
+                    outer.cancel_scope.cancel()
+                    return self._report(None, None, started)
                 if settings.delete_missing:
                     await stage_removals(
                         self.repo,
@@ -157,24 +199,42 @@ class _Upload:
                         self.workspace,
                         self.state,
                         self.counters,
+                        settings.removal_guard,
+                        f"{self.repo.full_name}@{settings.branch}:/{settings.dest}",
                     )
                 self.counters.phase("committing")
                 commit = await self._commit()
                 outer.cancel_scope.cancel()
         except* (OxenError, OSError, sqlite3.Error) as group:
-            error = "; ".join(str(e) or type(e).__name__ for e in leaf_errors(group))
+            error = "; ".join(dict.fromkeys(fatal_cause(e) for e in leaf_errors(group)))
             commit = None
+        return self._report(commit, error, started)
+
+    def _report(self, commit: Commit | None, error: str | None, started: float) -> UploadReport:
         self.counters.phase("done")
         return build_report(
             self.counters,
             self.lag,
             repo=self.repo.full_name,
-            branch=settings.branch,
-            dest=settings.dest,
+            branch=self.settings.branch,
+            dest=self.settings.dest,
             commit=commit,
             error=error,
             elapsed_s=time.perf_counter() - started,
         )
+
+    async def _leave_staged(self) -> None:
+        """A shard's end: what failed is unstaged (a request given up may have staged it
+        anyway), the rest stays in the workspace for the caller to check and merge."""
+        prefix = self.settings.prefix
+        ws = self.workspace.named or ""
+        await unstage(self.repo, ws, self.give_ups.unsent)
+        if self.workspace.resumed:  # what an earlier run of this shard staged and is unwanted
+            stale = await anyio.to_thread.run_sync(self.state.unconfirmed)
+            await unstage(self.repo, ws, [prefix + rel for rel in stale])
+            await anyio.to_thread.run_sync(self.state.forget_staged, stale)
+        staged = await anyio.to_thread.run_sync(self.state.staged_files)
+        self.staged = [(prefix + rel, digest) for rel, digest in staged]
 
     async def _pipeline(self) -> None:
         s = self.settings
@@ -248,11 +308,17 @@ class _Upload:
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
         # The state folder may sit inside the uploaded folder: never upload our own database.
         walker = scan(str(self.settings.root), frozenset({str(self.settings.state_dir)}))
+        shard = self.settings.shard
         async with out:
             while True:
                 piece = await anyio.to_thread.run_sync(next, walker, None)
                 if piece is None:
                     break
+                if shard is not None:  # a shard uploads only its own share of each piece
+                    items = [item for item in piece[1] if shard.holds(item.rel_path)]
+                    if not items:
+                        continue
+                    piece = (piece[0], items)
                 await out.send(piece)
         self.counters.progress.scan_done = True
         self.counters.emit()

@@ -2,7 +2,8 @@
 no longer has.
 
 Walks the remote tree and asks the disk about each path (in worker threads, a page at a time),
-so no list of the whole folder is ever held.
+so no list of the whole folder is ever held: only the paths to remove, because the removal
+guard (``removal_guard.py``) must see how many would go, out of how many, before any is staged.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import anyio.to_thread
 from ..errors import NotFoundError
 from ..models import Commit
 from .counters import Counters
+from .removal_guard import RemovalGuard
 from .state import REMOVED, UploadState
 from .target import UploadTarget
 from .workspace import UploadWorkspace
@@ -48,27 +50,35 @@ async def stage_removals(
     workspace: UploadWorkspace,
     state: UploadState,
     counters: Counters,
+    guard: RemovalGuard,
+    where: str,
 ) -> None:
+    """Count, check with ``guard`` (RemovalRefusedError: nothing staged), then stage."""
     if head is None:
         return
     prefix = f"{dest}/" if dest else ""
     pending: list[str] = []
+    gone: list[str] = []
+    total = 0
 
-    async def flush() -> None:
-        gone = await anyio.to_thread.run_sync(missing_locally, root, list(pending))
+    async def sort_out() -> None:
+        gone.extend(await anyio.to_thread.run_sync(missing_locally, root, list(pending)))
         pending.clear()
-        if gone:
-            ws = await workspace.get()
-            await repo.workspaces.remove(ws, [prefix + g for g in gone])
-            await anyio.to_thread.run_sync(state.record_staged, [(g, REMOVED) for g in gone])
-            counters.removed += len(gone)
+        guard.check_running(len(gone), where)
 
     try:
         async for remote_path, _entry in repo.dirs.walk(head.id, dest):
+            total += 1
             pending.append(remote_path[len(prefix) :])
             if len(pending) >= PAGE:
-                await flush()
+                await sort_out()
     except NotFoundError:
         return  # the destination is new on the branch: nothing there to remove
-    if pending:
-        await flush()
+    await sort_out()
+    guard.check(len(gone), total, where)
+    for start in range(0, len(gone), PAGE):
+        page = gone[start : start + PAGE]
+        ws = await workspace.get()
+        await repo.workspaces.remove(ws, [prefix + g for g in page])
+        await anyio.to_thread.run_sync(state.record_staged, [(g, REMOVED) for g in page])
+        counters.removed += len(page)

@@ -60,6 +60,9 @@ class UploadReport(msgspec.Struct, kw_only=True):
     bytes_uploaded: int = 0
     wire_bytes: int = 0
     large_files: int = 0
+    large_already_stored: int = 0
+    """Large files the server already held: uploaded without bytes (one small request each,
+    staged by it); counted in ``large_files`` and ``files_uploaded`` too."""
     batches: int = 0
     batch_retries: int = 0
     file_retries: int = 0

@@ -71,7 +71,7 @@ class BatchSender:
                 if wait is None:
                     self.give_ups.gave_up(exc, [prefix + j.rel_path for j in batch.jobs])
                     for job in batch.jobs:
-                        self.counters.fail(job.rel_path, f"not sent: {exc}")
+                        self.counters.not_sent(job.rel_path, f"not sent: {exc}")
                     return
                 await anyio.sleep(wait)
                 continue

@@ -4,12 +4,14 @@ the pipeline's memory."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import config, paths
+from .. import config, limits, paths
 from ..errors import ConfigError
 from .pack import CompressMode
+from .removal_guard import RemovalGuard
 from .report import ProgressCallback
 from .state import default_state_dir
 
@@ -19,6 +21,18 @@ LARGE_FILE = 10 * MiB  # the server's gzip inflate cap; the official client's th
 DEFAULT_CONCURRENCY = 8
 DEFAULT_BATCH_BYTES = 4 * MiB
 DEFAULT_BATCH_FILES = 1000
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: the files whose path hashes to ``index`` (shards.py)."""
+
+    index: int
+    count: int
+
+    def holds(self, rel_path: str) -> bool:
+        """Whether this shard uploads ``rel_path`` (a stable hash: the same on every machine)."""
+        return zlib.crc32(os.fsencode(rel_path)) % self.count == self.index
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,15 @@ class UploadSettings:
     delete_missing: bool
     state_dir: Path
     on_progress: ProgressCallback | None
+    removal_guard: RemovalGuard = field(default_factory=RemovalGuard)
+    # A caller-named workspace (a Dask shard's): stage into it, never merge it.
+    workspace_id: str | None = None
+    shard: Shard | None = None
+
+    @property
+    def merges(self) -> bool:
+        """False for an upload into a caller-named workspace: its caller merges."""
+        return self.workspace_id is None
 
     @property
     def prefix(self) -> str:
@@ -78,17 +101,26 @@ def resolve(
     delete_missing: bool,
     state_dir: str | os.PathLike[str] | None,
     progress: ProgressCallback | None,
+    max_delete: int | None = None,
+    force_delete: bool = False,
+    workspace_id: str | None = None,
+    shard: Shard | None = None,
 ) -> UploadSettings:
     """Check every argument; raise ConfigError naming the first bad one."""
     root = check_folder(absolute(Path(local_dir)))
-    if concurrency < 1 or batch_bytes < 1 or batch_files < 1:
-        raise ConfigError("concurrency, batch_bytes and batch_files must be positive")
+    limits.upload_settings(concurrency, batch_bytes, batch_files)
+    guard = RemovalGuard(max_delete=max_delete, force=force_delete)
     if large_file_threshold > LARGE_FILE:
         raise ConfigError(f"large_file_threshold cannot exceed the server's {LARGE_FILE} byte cap")
+    if shard is not None and not 0 <= shard.index < shard.count:
+        raise ConfigError(f"shard {shard.index} of {shard.count} does not exist")
+    if workspace_id is not None and delete_missing:
+        raise ConfigError("delete_missing needs the whole folder: not with a named workspace")
     who = author or config.resolve_author()
     if who is None:
         raise ConfigError(
-            "no commit author: pass author name and email, or set them in oxen's user_config.toml"
+            "no commit author: pass author=Author(name, email) to upload_folder, or set name and "
+            f"email in {config.config_dir() / 'user_config.toml'}"
         )
     return UploadSettings(
         root=root,
@@ -105,4 +137,7 @@ def resolve(
         delete_missing=delete_missing,
         state_dir=absolute(Path(state_dir) if state_dir else default_state_dir()),
         on_progress=progress,
+        removal_guard=guard,
+        workspace_id=workspace_id,
+        shard=shard,
     )

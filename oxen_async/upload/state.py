@@ -43,7 +43,14 @@ CREATE TABLE IF NOT EXISTS hashes (
 """
 
 
+STATE_DIR_ENV = "OXEN_ASYNC_STATE_DIR"
+
+
 def default_state_dir() -> Path:
+    """``$OXEN_ASYNC_STATE_DIR``, else ``$XDG_CACHE_HOME/oxen_async/uploads`` (~/.cache/...)."""
+    explicit = os.environ.get(STATE_DIR_ENV)
+    if explicit:
+        return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "oxen_async" / "uploads"
 
@@ -151,6 +158,23 @@ class UploadState:
                 self._db, "SELECT path, hash FROM staged WHERE path IN ({})", list(paths)
             )
         return dict(rows)
+
+    def staged_files(self) -> list[tuple[str, str]]:
+        """(path, content id) of every file this run staged or confirmed, by path."""
+        query = "SELECT path, hash FROM staged WHERE seen=1 AND hash != ? ORDER BY path"
+        with self._lock:
+            return [(row[0], row[1]) for row in self._db.execute(query, (REMOVED,))]
+
+    def unconfirmed(self) -> list[str]:
+        """Paths an earlier run staged that this run did not confirm (no longer wanted)."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT path FROM staged WHERE seen=0")]
+
+    def forget_staged(self, paths: Iterable[str]) -> None:
+        items = list(paths)
+        if items:
+            with self._write() as db:
+                _each_in(db, "DELETE FROM staged WHERE path IN ({})", items)
 
     def record_staged(self, items: Iterable[tuple[str, str]]) -> None:
         rows = list(items)

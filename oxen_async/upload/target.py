@@ -8,6 +8,7 @@ from typing import Protocol
 from ..api.branches import Branches
 from ..api.commits import Commits
 from ..api.dirs import Dirs
+from ..api.uploads import Uploads
 from ..api.versions import Versions
 from ..api.workspaces import Workspaces
 from ..http.retry import RetryPolicy
@@ -20,6 +21,7 @@ class UploadTarget(Protocol):
     dirs: Dirs
     workspaces: Workspaces
     versions: Versions
+    uploads: Uploads
 
     @property
     def full_name(self) -> str: ...

@@ -48,12 +48,18 @@ class UploadWorkspace:
     lazily by the first sender (a rerun with nothing to send opens none)."""
 
     def __init__(
-        self, repo: UploadTarget, state: UploadState, branch: str, head: Commit | None
+        self,
+        repo: UploadTarget,
+        state: UploadState,
+        branch: str,
+        head: Commit | None,
+        named: str | None = None,
     ) -> None:
         self.repo = repo
         self.state = state
         self.branch = branch
         self.head = head
+        self.named = named  # a caller's workspace (a shard's): used as it is, never deleted
         self.id: str | None = None
         self.resumed = False
         self._lock = anyio.Lock()
@@ -63,6 +69,9 @@ class UploadWorkspace:
         the branch head; else discard it."""
         state = self.state
         previous = await anyio.to_thread.run_sync(state.get_meta, "workspace_id")
+        if self.named is not None:
+            await self._use_named(allowed and previous == self.named)
+            return
         if previous is None:
             return
         try:
@@ -82,6 +91,31 @@ class UploadWorkspace:
             with contextlib.suppress(NotFoundError):
                 await self.repo.workspaces.delete(previous)
         await anyio.to_thread.run_sync(state.finish_workspace)
+
+    async def _use_named(self, resume: bool) -> None:
+        """The caller's workspace must exist (its caller made it); what this shard's earlier
+        run staged in it counts, if ``resume``, else the state starts afresh."""
+        assert self.named is not None
+        try:
+            ws = await self.repo.workspaces.get(self.named)
+        except NotFoundError:
+            raise ConfigError(
+                f"workspace {self.named!r} does not exist in {self.repo.full_name}"
+            ) from None
+        base = ws.commit.id if ws.commit is not None else None
+        if self.head is not None and base != self.head.id:
+            # This shard judged its files against the new head, the workspace sits on the
+            # old one: their union would not be the tree the caller checks. Stop the shard.
+            raise ConfigError(
+                f"branch {self.branch!r} moved since workspace {self.named!r} was opened "
+                f"(now at {self.head.id}, the workspace at {base}): start the job again"
+            )
+        if resume:
+            self.resumed = True
+            await anyio.to_thread.run_sync(self.state.begin_resumed_run)
+        else:
+            await anyio.to_thread.run_sync(self.state.start_workspace, self.named)
+        self.id = self.named
 
     async def get(self) -> str:
         """The workspace id, creating the workspace on first call."""

@@ -92,9 +92,18 @@ async def test_a_token_for_another_host_is_not_used(
             await oxen.repos.get(oxen_repo.namespace, oxen_repo.name)
 
 
-def test_default_host_without_any_configuration(config_dir: Path) -> None:
-    assert OxenClient().host == "http://localhost:3000"
+def test_default_host_without_any_configuration_is_the_hub(config_dir: Path) -> None:
+    # As the official client: no argument, no $OXEN_HOST, no default_host -> the hub.
+    assert OxenClient().host == "https://hub.oxen.ai"
     assert not OxenClient().session.has_token
+
+
+def test_the_hub_default_takes_the_hubs_token_from_auth_config(config_dir: Path) -> None:
+    _auth_config(config_dir, None, {"localhost:3000": "other", "hub.oxen.ai": "hub-token"})
+    client = OxenClient()
+    assert client.host == "https://hub.oxen.ai"
+    assert client.session.has_token
+    assert "hub-token" not in repr(client)
 
 
 @pytest.mark.parametrize(

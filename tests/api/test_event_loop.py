@@ -37,7 +37,7 @@ def server_process(tmp_path: Path) -> Iterator[tuple[str, str]]:
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "oxen_async.testing", "--port", "0"),
-            *("--data-dir", str(tmp_path / "server"), "--auth-token", token),
+            *("--data-dir", str(tmp_path / "server"), f"--auth-token={token}"),
         ],
         stdout=subprocess.PIPE,
         env=env,

@@ -172,7 +172,7 @@ def family_a(reply: Reply, status: int, message: str | None = None) -> dict[str,
     assert reply.content_type.startswith(JSON)
     body: dict[str, Any] = reply.json()
     assert body["status"] == "error"
-    assert body["oxen_version"] == "0.53.4"
+    assert body["oxen_version"] == "0.65.2"
     assert "error" not in body
     if message is not None:
         assert body["status_message"] == message, body

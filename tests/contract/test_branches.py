@@ -9,7 +9,7 @@ from ._wire import Wire, family_a, family_c
 
 async def test_empty_repo_has_no_branches(wire: Wire) -> None:
     body = (await wire.get("/branches")).json()
-    assert body["branches"] == [] and body["oxen_version"] == "0.53.4"
+    assert body["branches"] == [] and body["oxen_version"] == "0.65.2"
 
 
 async def test_create_from_branch_and_list_sorted(wire: Wire) -> None:

@@ -46,6 +46,13 @@ async def test_history_pages(wire: Wire) -> None:
     assert by_commit["total_entries"] == 3
 
 
+async def test_history_page_size_zero_is_400(wire: Wire) -> None:
+    await wire.commit_files({"a.txt": b"a"})
+    for resource in ("main", "main/a.txt"):
+        reply = await wire.get(f"/commits/history/{resource}", params={"page_size": "0"})
+        assert family_c(reply, 400, "bad_request")["detail"] == "page_size must be at least 1"
+
+
 async def test_history_query_errors_are_text(wire: Wire) -> None:
     await wire.commit_files({"a.txt": b"a"})
     for bad in ("abc", "-1"):
@@ -60,7 +67,14 @@ async def test_path_history(wire: Wire) -> None:
     three = await wire.commit_files({"data/a.txt": b"3"}, message="three")
     body = (await wire.get("/commits/history/main/data/a.txt")).json()
     assert [c["id"] for c in body["commits"]] == [three["id"], one["id"]]
-    assert (await wire.get("/commits/history/main/data")).json()["total_entries"] == 2
+    # 0.65: a path's history pages by has_more; total_pages and total_entries are gone.
+    assert (body["page_number"], body["page_size"], body["has_more"]) == (1, 100, False)
+    assert "total_pages" not in body and "total_entries" not in body
+    first = (await wire.get("/commits/history/main/data", params={"page_size": "1"})).json()
+    assert [c["id"] for c in first["commits"]] == [three["id"]] and first["has_more"] is True
+    second = await wire.get("/commits/history/main/data", params={"page_size": "1", "page": "2"})
+    assert [c["id"] for c in second.json()["commits"]] == [one["id"]]
+    assert second.json()["has_more"] is False
     missing = await wire.get("/commits/history/main/nope.txt")
     family_c(missing, 404, "resource_not_found", "Path not in revision")
 

@@ -22,7 +22,7 @@ async def test_fail_next_by_route_name(wire: Wire, oxen_faults: FaultController)
     rule = oxen_faults.fail_next(2, route="branch_list", status=503)
     first, second, third = [await wire.get("/branches") for _ in range(3)]
     assert (first.status, second.status, third.status) == (503, 503, 200)
-    assert first.headers["oxen-version"] == "0.53.4"
+    assert first.headers["oxen-version"] == "0.65.2"
     assert rule.hits == 2 and rule.remaining == 0
     assert (await wire.get("")).status == 200  # other routes untouched
 

@@ -7,7 +7,6 @@ import json
 import uuid
 
 import aiohttp
-import pytest
 
 from oxen_async.hashing import hash_bytes
 
@@ -29,7 +28,12 @@ async def test_create_is_200_resource_found_without_oxen_version(wire: Wire) -> 
     assert (repository["namespace"], repository["name"]) == ("ns1", name)
     assert repository["latest_commit"] is None
     assert repository["min_version"] == "0.36.0"
-    assert (repository["storage_kind"], repository["merkle_node_backend"]) == ("local", "lmdb")
+    assert repository["storage_kind"] == "local"
+    # 0.65: a repo_uuid (a UUID, the same on every read); merkle_node_backend is no longer shown.
+    assert str(uuid.UUID(repository["repo_uuid"])) == repository["repo_uuid"]
+    assert "merkle_node_backend" not in repository
+    shown = (await wire.get(f"/api/repos/ns1/{name}")).json()["repository"]
+    assert shown["repo_uuid"] == repository["repo_uuid"]
     again = await wire.call("POST", "/api/repos", json_body={"namespace": "ns1", "name": name})
     family_a(again, 409, "Repo already exists.")
 
@@ -60,7 +64,23 @@ async def test_create_validation_errors(wire: Wire) -> None:
     for bad in ("a", "-ab", "has space", "ünï", "a/b"):
         reply = await wire.call("POST", "/api/repos", json_body={"namespace": "ns1", "name": bad})
         message = family_a(reply, 400)["status_message"]
-        assert message.startswith(f"Invalid repository or namespace name '{bad}'")
+        assert message == f"Invalid repository name '{bad}'. Must match [a-zA-Z0-9][a-zA-Z0-9_.-]+"
+    # 0.65: namespaces must match ^[A-Za-z0-9][A-Za-z0-9_-]{1,49}$ (no dots, at most 50).
+    for bad in ("a", "a.b", "-ab", "x" * 51, "ünï"):
+        body = {"namespace": bad, "name": _name()}
+        message = family_a(await wire.call("POST", "/api/repos", json_body=body), 400)
+        assert message["status_message"] == (
+            f"Invalid namespace name '{bad}'. Must match [a-zA-Z0-9][a-zA-Z0-9_-]{{1,49}}"
+        )
+    both_bad = {"namespace": "a.b", "name": "-x"}  # the repository name is checked first
+    reply = await wire.call("POST", "/api/repos", json_body=both_bad)
+    assert family_a(reply, 400)["status_message"].startswith("Invalid repository name '-x'")
+    for good in ("ab", "A_b-9", "x" * 50):
+        created = await wire.call(
+            "POST", "/api/repos", json_body={"namespace": good, "name": _name()}
+        )
+        assert created.status == 200, created.text
+        await wire.call("DELETE", f"/api/repos/{good}/{created.json()['repository']['name']}")
     s3 = await wire.call(
         "POST", "/api/repos", json_body={"namespace": "ns1", "name": _name(), "storage_kind": "s3"}
     )
@@ -124,10 +144,6 @@ async def test_unknown_repo_and_bad_segments(wire: Wire) -> None:
     family_a(await wire.call("DELETE", "/api/repos/ns1/nope-nope"), 404, "resource_not_found")
 
 
-@pytest.mark.real_differs(
-    "after deleting a repository without commits the real server answers 500 (its config gone, "
-    "its folder left) instead of 404, for at least 20 s"
-)
 async def test_delete_then_gone(wire: Wire) -> None:
     name = _name()
     await wire.call("POST", "/api/repos", json_body={"namespace": "ns2", "name": name})

@@ -13,16 +13,16 @@ async def test_version_headers_and_body(wire: Wire) -> None:
     assert reply.json() == {
         "status": "success",
         "status_message": "resource_found",
-        "oxen_version": "0.53.4",
+        "oxen_version": "0.65.2",
     }
-    assert reply.headers["oxen-version"] == "0.53.4"
+    assert reply.headers["oxen-version"] == "0.65.2"
     assert reply.headers["x-oxen-request-id"]
 
 
 async def test_min_version(wire: Wire) -> None:
     body = (await wire.get("/api/min_version")).json()
     assert body["version"] == "0.36.0"
-    assert body["oxen_version"] == "0.53.4"
+    assert body["oxen_version"] == "0.65.2"
 
 
 async def test_health_reports_a_fraction(wire: Wire) -> None:
@@ -43,7 +43,7 @@ async def test_request_id_echo_rules(wire: Wire) -> None:
 async def test_headers_on_errors_too(wire: Wire) -> None:
     reply = await wire.get("/api/nope")
     family_a(reply, 404, "resource_not_found")
-    assert reply.headers["oxen-version"] == "0.53.4"
+    assert reply.headers["oxen-version"] == "0.65.2"
     assert reply.headers["x-oxen-request-id"]
 
 
@@ -55,7 +55,7 @@ async def test_missing_token_is_an_empty_401_with_challenge(anonymous: Wire) -> 
         assert reply.status == 401
         assert reply.body == b""
         assert reply.headers["WWW-Authenticate"] == "Bearer"
-        assert reply.headers["oxen-version"] == "0.53.4"
+        assert reply.headers["oxen-version"] == "0.65.2"
 
 
 async def test_wrong_scheme_or_token(anonymous: Wire) -> None:

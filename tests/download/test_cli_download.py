@@ -16,7 +16,7 @@ from .conftest import commit, local_files
 
 def _download(oxen_repo: RepoHandle, target: Path, cache: Path) -> dict[str, object]:
     server = oxen_repo.server
-    args = ["--host", server.url] + (["--token", server.token] if server.token else [])
+    args = ["--host", server.url] + ([f"--token={server.token}"] if server.token else [])
     env = {k: v for k, v in os.environ.items() if not k.startswith("OXEN_")}
     env.update(OXEN_ASYNC_CACHE=str(cache), OXEN_CONFIG_DIR=str(cache.parent / "oxen-config"))
     spec = f"{oxen_repo.namespace}/{oxen_repo.name}"

@@ -36,7 +36,10 @@ def test_a_branch_keeps_slash_and_plus() -> None:
 
 
 def test_repo_paths_are_normalised_and_never_climb() -> None:
-    assert paths.repo_path("/a//./b\\c/") == "a/b/c"
+    assert paths.repo_path("/a//./b/c/") == "a/b/c"
+    # issue 9: a backslash is refused by the one name rule, never read as '/'
+    with pytest.raises(ConfigError, match="backslash"):
+        paths.repo_path("a/b\\c")
     assert paths.repo_path("") == ""
     with pytest.raises(ConfigError, match=r"'\.\.'"):
         paths.repo_path("a/../b")

@@ -28,10 +28,24 @@ def _page_of(commits: list[Commit], total: int, page: int, page_size: int) -> di
     }
 
 
+def _path_page(commits: list[Commit], page: int, page_size: int) -> dict[str, Any]:
+    """0.65's path history page: ``has_more`` instead of ``total_pages``/``total_entries``."""
+    start = (max(page, 1) - 1) * page_size
+    chosen = commits[start : start + page_size]
+    return {
+        "commits": [commit.view() for commit in chosen],
+        "page_number": page,
+        "page_size": page_size,
+        "has_more": start + page_size < len(commits),
+    }
+
+
 async def history(ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repo()
     page = ctx.query_uint("page", 1)
     page_size = ctx.query_uint("page_size", 100)
+    if page_size == 0:  # 0.65.2, on every history form (and before looking at the repo's state)
+        raise wire.bad_request("page_size must be at least 1")
     if not repo.branches():
         return wire.ok(
             "resource_found",
@@ -54,7 +68,7 @@ async def history(ctx: RequestContext) -> web.StreamResponse:
     head = resolved.commit
     if resolved.path:
         commits = await ctx.offload(_path_history, repo, head, resolved.path)
-        return wire.ok("resource_found", **_page_of(commits, len(commits), page, page_size))
+        return wire.ok("resource_found", **_path_page(commits, page, page_size))
     every = await ctx.offload(repo.ancestors, head)
     if max(page, 1) * page_size <= _FIRST_PARENT_WINDOW:
         ordered = list(repo.first_parent_chain(head))

@@ -19,7 +19,7 @@ from oxen_async.testing.context import BodyTooLarge, RequestContext
 from oxen_async.testing.faults import CORRUPT_TABLE
 from oxen_async.testing.filetypes import FileMeta, describe_bytes
 from oxen_async.testing.multipart import MultipartError, Part, boundary_from, parse_multipart
-from oxen_async.testing.paths import sanitize_filename
+from oxen_async.testing.paths import InvalidPath, normalize_relative_path, sanitize_filename
 from oxen_async.testing.resources import components_of, resolve, tree_for
 from oxen_async.testing.storage import Author, Commit, Repository, valid_branch_name
 from oxen_async.testing.trees import Entry, lookup
@@ -35,9 +35,18 @@ _SMALL_FILE = 4 * 1024 * 1024
 # --- download ----------------------------------------------------------------------------------
 
 
+def refuse_outside_tree(value: str) -> None:
+    """0.65: a resource with a ``..`` or ``.oxen`` segment is a 400 on every /file method."""
+    try:
+        normalize_relative_path(unquote(value), "resource", allow_empty=True)
+    except InvalidPath as error:
+        raise wire.bad_request(str(error)) from None
+
+
 async def download(ctx: RequestContext) -> web.StreamResponse:
     repo = ctx.repo()
     value = ctx.params["resource"]
+    refuse_outside_tree(value)
     resolved = resolve(repo, value)
     if resolved is None:
         raise wire.path_does_not_exist(unquote(value))
@@ -114,9 +123,8 @@ async def _read_form(ctx: RequestContext, limit: int) -> _Form:
         parts = await ctx.offload(parse_multipart, body, boundary)
     except MultipartError as error:
         raise wire.text_error(error.status, error.message) from None
-    if not parts:
-        # Seen on the real server: actix-multipart refuses a form with no part at all.
-        raise wire.text_error(400, "Multipart stream is incomplete")
+    # 0.53.4 refused a form with no part at all ("Multipart stream is incomplete"); 0.65.2
+    # takes it: an empty DELETE form removes with the default message, an empty PUT lacks files.
     if sum(len(part.data) for part in parts) > limit:
         raise wire.text_error(400, "Payload error")
     form = _Form([], [], None, None, None)
@@ -182,6 +190,7 @@ async def upload(ctx: RequestContext) -> web.StreamResponse:
         raise wire.bad_request("Email is required")
     author = Author(form.name, form.email)
     value = ctx.params["resource"]
+    refuse_outside_tree(value)
     async with repo.lock:
         if not repo.has_commits:
             commit = await _first_commit(ctx, repo, value, form, author)
@@ -282,6 +291,7 @@ async def remove(ctx: RequestContext) -> web.StreamResponse:
     form = await _read_form(ctx, FORM_MEMORY_LIMIT)
     repo = ctx.repo()
     value = ctx.params["resource"]
+    refuse_outside_tree(value)
     resolved = resolve(repo, value)
     if resolved is None:
         raise wire.path_does_not_exist(unquote(value))

@@ -20,6 +20,7 @@ from oxen_async.testing.paths import sanitize_filename
 from oxen_async.testing.storage import (
     HEAD_BRANCH,
     NAME_PATTERN,
+    NAMESPACE_PATTERN,
     Author,
     Commit,
     Repository,
@@ -80,13 +81,18 @@ async def create(ctx: RequestContext) -> web.StreamResponse:
             f"Storage backend '{new_repo.storage_kind}' is not enabled on this server. "
             "Allowed backends: [local]"
         )
-    for value in (new_repo.name, new_repo.namespace):
-        if not NAME_PATTERN.fullmatch(value) or not value.isascii():
-            raise wire.plain_error(
-                400,
-                f"Invalid repository or namespace name '{value}'. "
-                "Must match [a-zA-Z0-9][a-zA-Z0-9_.-]+",
-            )
+    # The repository name is checked first (seen on 0.65.2 with both bad).
+    if not NAME_PATTERN.fullmatch(new_repo.name) or not new_repo.name.isascii():
+        raise wire.plain_error(
+            400,
+            f"Invalid repository name '{new_repo.name}'. Must match [a-zA-Z0-9][a-zA-Z0-9_.-]+",
+        )
+    if not NAMESPACE_PATTERN.fullmatch(new_repo.namespace) or not new_repo.namespace.isascii():
+        raise wire.plain_error(
+            400,
+            f"Invalid namespace name '{new_repo.namespace}'. "
+            "Must match [a-zA-Z0-9][a-zA-Z0-9_-]{1,49}",
+        )
     for path, _ in seeds:
         if ".." in path.split("/") or not path.strip("/"):
             raise wire.bad_request(f"Invalid file path: {path}")
@@ -101,7 +107,7 @@ async def create(ctx: RequestContext) -> web.StreamResponse:
     fields.update(
         latest_commit=latest.view() if latest is not None else None,
         storage_kind="local",
-        merkle_node_backend="lmdb",
+        repo_uuid=await ctx.offload(lambda: repo.uuid),
     )
     return _bare("resource_found", fields)
 
@@ -164,7 +170,7 @@ async def show(ctx: RequestContext) -> web.StreamResponse:
     fields.update(
         is_empty=not branches,
         storage_kind="local",
-        merkle_node_backend="lmdb",
+        repo_uuid=await ctx.offload(lambda: repo.uuid),
         size=main.root.size if main is not None else 0,
         data_types=(
             [{"count": n, "data_type": kind} for kind, n in sorted((main.root.types or {}).items())]

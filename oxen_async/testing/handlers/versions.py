@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gzip
-import io
-import string
-import tarfile
-import zlib
 from typing import Any
 from urllib.parse import unquote
 
@@ -18,9 +11,10 @@ from aiohttp import web
 from oxen_async.testing import wire
 from oxen_async.testing.blobs import BadVersionName, StoreError, inflate
 from oxen_async.testing.context import RequestContext
-from oxen_async.testing.faults import CORRUPT_TABLE, FaultController
+from oxen_async.testing.faults import FaultController
 from oxen_async.testing.handlers.files import send_blob
 from oxen_async.testing.multipart import MultipartError, boundary_from, parse_multipart
+from oxen_async.testing.paths import InvalidPath, normalize_relative_path
 from oxen_async.testing.resources import resolve
 from oxen_async.testing.storage import Repository
 from oxen_async.testing.workspaces import Workspace
@@ -148,6 +142,10 @@ async def complete(ctx: RequestContext) -> web.StreamResponse:
     else:
         raise wire.bad_request("Missing both num_chunks and upload_results in request")
     stage_path = f"{file.dst_dir}/{file.file_name}" if file.dst_dir else file.file_name
+    try:  # 0.65: refused before the chunks are joined
+        normalize_relative_path(stage_path, "destination path", allow_empty=False)
+    except InvalidPath as error:
+        raise wire.bad_request(str(error)) from None
     try:
         meta = await ctx.offload(repo.versions.complete, version_id, expected, stage_path)
     except ValueError as error:
@@ -158,11 +156,11 @@ async def complete(ctx: RequestContext) -> web.StreamResponse:
         workspace = repo.workspaces.find(request.workspace_id)
         if workspace is None or workspace.deleted:
             raise wire.plain_error(404, f"Workspace not found: {request.workspace_id}")
-        await ctx.offload(_stage_completed, repo, workspace, stage_path.strip("/"), meta)
+        await ctx.offload(stage_completed, repo, workspace, stage_path.strip("/"), meta)
     return wire.ok("resource_found")
 
 
-def _stage_completed(repo: Repository, workspace: Workspace, path: str, meta: Any) -> None:
+def stage_completed(repo: Repository, workspace: Workspace, path: str, meta: Any) -> None:
     base = repo.get_commit(workspace.commit_id)
     if base is not None:
         current = repo.lookup(base, path)
@@ -192,102 +190,4 @@ async def file_by_resource(ctx: RequestContext) -> web.StreamResponse:
     return await send_blob(ctx, repo, entry, entry.commit)
 
 
-# --- QUERY /versions ---------------------------------------------------------------------------
-
-
-async def download(ctx: RequestContext) -> web.StreamResponse:
-    """Gzip'd newline-separated hashes in; a tar.gz of the blobs out, streamed (no length)."""
-    repo = ctx.repo()
-    body = await ctx.body()
-    try:
-        text = await ctx.offload(gzip.decompress, body)
-    except (OSError, EOFError, zlib.error) as error:
-        raise wire.internal_error(f"Failed to decompress request body: {error}") from None
-    hashes = []
-    for line in text.decode("utf-8", "replace").splitlines():
-        candidate = line.strip()
-        if candidate and all(c in string.hexdigits for c in candidate):
-            hashes.append(candidate)
-    missing = [h for h in dict.fromkeys(hashes) if not repo.versions.has(h)]
-    if missing:
-        raise wire.structured_error(
-            404,
-            "version_blobs_missing",
-            "Version blobs missing on server",
-            f"Server is missing {len(missing)} content blob(s) for this batch download. "
-            f"Missing hashes: {', '.join(missing)}",
-            "resource_not_found",
-            missing_hashes=missing,
-        )
-    response = web.StreamResponse(headers={"Content-Type": "application/gzip"})
-    response.enable_chunked_encoding()
-    await response.prepare(ctx.request)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
-    loop = asyncio.get_running_loop()
-    sink = _QueueWriter(queue, loop)
-    producer = loop.run_in_executor(ctx.state.executor, _write_tar, repo, hashes, sink, ctx.faults)
-    try:
-        while (piece := await queue.get()) is not None:
-            await response.write(piece)
-    except BaseException:
-        # The client went away: stop the tar writer and unblock it if it waits on the queue.
-        sink.cancelled = True
-        while not producer.done():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                queue.get_nowait()
-            await asyncio.sleep(0.01)
-        raise
-    await producer
-    await response.write_eof()
-    return response
-
-
-class _QueueWriter(io.RawIOBase):
-    """A file object handing written bytes to the event loop, blocking while the queue is full."""
-
-    def __init__(self, queue: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop) -> None:
-        self.queue = queue
-        self.loop = loop
-        self.cancelled = False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        if self.cancelled:
-            raise OSError("client went away")
-        piece = bytes(data)
-        if piece:
-            asyncio.run_coroutine_threadsafe(self.queue.put(piece), self.loop).result()
-        return len(piece)
-
-    def finish(self) -> None:
-        if not self.cancelled:
-            asyncio.run_coroutine_threadsafe(self.queue.put(None), self.loop).result()
-
-
-def _write_tar(
-    repo: Repository, hashes: list[str], sink: _QueueWriter, faults: FaultController
-) -> None:
-    try:
-        buffered = io.BufferedWriter(sink, buffer_size=256 * 1024)
-        with tarfile.open(fileobj=buffered, mode="w|gz", format=tarfile.GNU_FORMAT) as archive:
-            for name in hashes:
-                reader = repo.versions.open(name)
-                try:
-                    info = tarfile.TarInfo(name)
-                    info.size = reader.size
-                    info.mode = 0o644
-                    if faults.serves_corrupt(name):
-                        flipped = reader.read(reader.size).translate(CORRUPT_TABLE)
-                        archive.addfile(info, io.BytesIO(flipped))
-                    else:
-                        archive.addfile(info, reader)
-                finally:
-                    reader.close()
-        buffered.flush()
-    except OSError:
-        if not sink.cancelled:
-            raise
-    finally:
-        sink.finish()
+# QUERY /versions (the streamed batch download) lives in handlers/version_query.py.

@@ -79,7 +79,7 @@ def _ingest(
         outcome.part_bytes += len(part.data)
         if part.filename is None:
             pack.flush()  # what was read before stays stored, as on the real server
-            outcome.error = wire.bad_request("Missing hash in multipart request")
+            outcome.error = wire.bad_request("Missing filename in multipart request")
             return outcome
         try:
             path = normalize_staging_path(directory, part.filename)

@@ -1,9 +1,11 @@
 """Merging a workspace into a branch, and checking whether it would merge.
 
-Merges into a repository are serialised by ``repo.lock``: two merges into one branch at the same
-moment both land, the second rebased onto the first. (The real server has no branch lock and can
-lose a commit then.) Without a conflicting path the merge rebases implicitly onto the current
-branch head, as the real one does.
+Merges into a repository are serialised by ``repo.lock`` (0.65's per-branch lock), and the branch
+moves by compare-and-swap from the head the commit was built on: a head moved meanwhile answers
+429 ``branch_head_mismatch`` with ``Retry-After: 1`` and the workspace keeps its staged files.
+Only the ``move_branch_during_merge`` fault moves it here (every writer takes ``repo.lock``).
+Conflicts follow 0.65: a staged path conflicts when the branch changed it since the workspace's
+base commit (added, modified or removed it) and does not already hold what is staged.
 """
 
 from __future__ import annotations
@@ -28,17 +30,24 @@ class _CommitBody(msgspec.Struct):
 def _conflicts(
     repo: Repository, base: Commit, head: Commit, staged: dict[str, FileMeta | None]
 ) -> list[str]:
-    """The real rule: a staged path present in both the base and the branch head with different
-    content. Paths added on both sides, or deleted on the branch, are not conflicts."""
+    """0.65's rule (liboxen workspaces/commit.rs ``list_conflicts``)."""
     if head.id == base.id:
         return []
     found = []
     for path in sorted(staged):
-        before = repo.lookup(base, path)
-        now = repo.lookup(head, path)
-        if before is not None and now is not None and before.hash != now.hash:
-            found.append(path)
+        before, now = _file_hash(repo, base, path), _file_hash(repo, head, path)
+        if now == before:
+            continue
+        meta = staged[path]
+        if now == (meta.hash if meta is not None else None):
+            continue  # the branch already holds what the workspace stages
+        found.append(path)
     return found
+
+
+def _file_hash(repo: Repository, commit: Commit, path: str) -> str | None:
+    entry = repo.lookup(commit, path)
+    return entry.hash if entry is not None and not entry.is_dir else None
 
 
 def _behind(workspace: Workspace, branch: str, base: Commit, head: Commit) -> wire.WireError:
@@ -73,12 +82,40 @@ async def merge(ctx: RequestContext) -> web.StreamResponse:
         if head is None:
             raise _branch_missing(branch)
         commit = await ctx.offload(
-            _merge_locked, repo, workspace, branch, head, body.message, author
+            _merge_locked, ctx, repo, workspace, branch, head, body.message, author
         )
     return wire.ok("resource_created", commit=commit.view())
 
 
+def _head_mismatch(branch: str, expected: str, actual: str | None) -> wire.WireError:
+    found = f'Some("{actual}")' if actual is not None else "None"
+    return wire.structured_error(
+        429,
+        "branch_head_mismatch",
+        "Branch moved during the write",
+        f"Branch '{branch}' head mismatch: expected Some(\"{expected}\"), found {found}",
+        "too_many_requests",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _another_writer_moves(ctx: RequestContext, repo: Repository, branch: str, head: Commit) -> None:
+    """The ``move_branch_during_merge`` fault: an empty commit lands on the branch."""
+    ctx.stats.record_fault(ctx.route.name)
+    moved = repo.create_commit(
+        [head.id],
+        head.root,
+        {},
+        "Moved by another writer (injected fault)",
+        Author("oxen-async fault", "fault@oxen-async.invalid"),
+        allow_empty=True,
+    )
+    assert moved is not None
+    repo.set_branch(branch, moved.id)
+
+
 def _merge_locked(
+    ctx: RequestContext,
     repo: Repository,
     workspace: Workspace,
     branch: str,
@@ -98,6 +135,11 @@ def _merge_locked(
             [head.id], head.root, workspace.staged, message, author, allow_empty=True
         )
         assert commit is not None
+        if ctx.faults.moves_branch_now():
+            _another_writer_moves(ctx, repo, branch, head)
+        actual = repo.branch_head(branch)
+        if actual != head.id:  # compare-and-swap; the commit built on the old head is dropped
+            raise _head_mismatch(branch, head.id, actual)
         repo.set_branch(branch, commit.id)
         if workspace.name is None:
             repo.workspaces.delete(workspace)

@@ -23,11 +23,14 @@ _INITIAL_MESSAGE = "Initialized Repo 🐂"
 def workspace_view(
     workspace: Workspace, commit: Commit, shown_id: str | None = None
 ) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "id": shown_id if shown_id is not None else workspace.id,
         "name": workspace.name,
         "commit": commit.view(),
     }
+    if workspace.meta.created_ns:
+        view["created_at"] = wire.format_timestamp(workspace.meta.created_ns)
+    return view
 
 
 def base_commit(repo: Repository, workspace: Workspace) -> Commit:
