@@ -109,7 +109,7 @@ class _Source:
 async def _commit_of(fs: OxenFileSystem) -> str:
     """The commit a revision names now (a branch moves; a dataset reads one snapshot)."""
     try:
-        return (await fs._repo().branches.get(fs.revision)).commit_id
+        return (await (await fs._repo()).branches.get(fs.revision)).commit_id
     except NotFoundError:
         return fs.revision
 
@@ -118,7 +118,7 @@ async def _fetch(
     fs: OxenFileSystem, cache: ContentCache | None, files: Sequence[RemoteFile]
 ) -> list[bytes]:
     small = {f.content_id: f.size for f in files if f.size <= BATCH_FILE_BYTES}
-    got = await fetch_bytes(fs._repo(), small, cache=cache) if small else {}
+    got = await fetch_bytes(await fs._repo(), small, cache=cache) if small else {}
     out: list[bytes] = []
     for file in files:
         data = got.get(file.content_id)

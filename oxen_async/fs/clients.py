@@ -39,13 +39,16 @@ class ClientPerLoop:
             self._clients = weakref.WeakKeyDictionary()
             self._pid = os.getpid()
 
-    def get(self) -> OxenClient:
-        """The client for the running loop (call from a coroutine)."""
+    async def get(self) -> OxenClient:
+        """The client for the running loop, opened on it."""
         self._check_fork()
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
             client = self._clients[loop] = self._make()
+            # Opening binds the session to this loop before its first await, so a concurrent
+            # caller that finds the client in the table meanwhile finds it open.
+            await client.__aenter__()
         return client
 
     def forget_after_fork(self) -> None:

@@ -128,8 +128,8 @@ class OxenFileSystem(WriteOps):
             self._clients.forget_after_fork()
         return self._loop
 
-    def _repo(self) -> RemoteRepo:
-        return self._clients.get().repo(self.namespace, self.repo_name)
+    async def _repo(self) -> RemoteRepo:
+        return (await self._clients.get()).repo(self.namespace, self.repo_name)
 
     async def _close(self) -> None:
         """Close this loop's HTTP session (``fs.close()`` from sync code)."""
@@ -176,14 +176,16 @@ class OxenFileSystem(WriteOps):
 
     async def _missing(self, path: str) -> FileNotFoundError:
         """FileNotFoundError for ``path``, or a clearer one when the revision is the problem."""
-        repo = self._repo()
+        repo = await self._repo()
         try:
             await repo.branches.get(self.revision)
         except NotFoundError:
             try:
                 await repo.commits.get(self.revision)
             except NotFoundError:
-                if not await self._clients.get().repos.exists(self.namespace, self.repo_name):
+                if not await (await self._clients.get()).repos.exists(
+                    self.namespace, self.repo_name
+                ):
                     return FileNotFoundError(
                         errno.ENOENT, f"no repository {repo.full_name} at {self.host}", path
                     )
@@ -208,7 +210,7 @@ class OxenFileSystem(WriteOps):
         return listing if detail else [entry["name"] for entry in listing]
 
     async def _list_dir(self, path: str) -> list[Info] | None:
-        repo = self._repo()
+        repo = await self._repo()
         out: list[Info] = []
         try:
             pages = repo.dirs.entries(self.revision, path, page_size=self.listing_page_size)
@@ -229,7 +231,7 @@ class OxenFileSystem(WriteOps):
                     return dict(entry)
             raise await self._missing(name)
         try:
-            entry = await self._repo().dirs.meta(self.revision, rel)
+            entry = await (await self._repo()).dirs.meta(self.revision, rel)
         except NotFoundError:
             raise await self._missing(name) from None
         return entry_info(name, entry) if rel else {**root_info(name), "hash": entry.hash}
@@ -244,8 +246,8 @@ class OxenFileSystem(WriteOps):
         size = int(info["size"])
         begin, stop = byte_range(info["name"], size, start, end)
         if begin == 0 and stop == size:
-            return await read_whole(self._repo(), self.revision, rel, info)
-        return await read_range(self._repo(), self.revision, rel, begin, stop)
+            return await read_whole(await self._repo(), self.revision, rel, info)
+        return await read_range(await self._repo(), self.revision, rel, begin, stop)
 
     async def _get_file(self, rpath: str, lpath: str, **_: Any) -> None:
         rel = self._rel(rpath)
@@ -253,7 +255,7 @@ class OxenFileSystem(WriteOps):
         if info["type"] == "directory":
             os.makedirs(lpath, exist_ok=True)
             return
-        await self._repo().files.download_to(
+        await (await self._repo()).files.download_to(
             self.revision, rel, lpath, expected_hash=info["hash"] or None
         )
 
@@ -273,7 +275,7 @@ class OxenFileSystem(WriteOps):
                 rpath, lpath, recursive=recursive, maxdepth=maxdepth, **kwargs
             )
         source, dest = folder
-        report = await self._repo().download_folder(self.revision, source, dest)
+        report = await (await self._repo()).download_folder(self.revision, source, dest)
         if report.failed:
             first = next(iter(report.failed.items()))
             raise OSError(

@@ -42,7 +42,7 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
     _branch_checked: bool
     _clients: ClientPerLoop
 
-    def _repo(self) -> RemoteRepo:
+    async def _repo(self) -> RemoteRepo:
         raise NotImplementedError
 
     async def _missing(self, path: str) -> FileNotFoundError:
@@ -64,14 +64,14 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
         """Writes land on a branch: refuse a commit id or an unknown revision up front."""
         if self._branch_checked:
             return
-        repo = self._repo()
+        repo = await self._repo()
         try:
             await repo.branches.get(self.revision)
         except NotFoundError:
             try:
                 commit = await repo.commits.get(self.revision)
             except NotFoundError:
-                info = await self._clients.get().repos.get(self.namespace, self.repo_name)
+                info = await (await self._clients.get()).repos.get(self.namespace, self.repo_name)
                 if not info.is_empty:
                     raise await self._missing("") from None
             else:
@@ -81,14 +81,14 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
                 ) from None
         self._branch_checked = True
 
-    def _shared_stager(self) -> Stager | None:
+    async def _shared_stager(self) -> Stager | None:
         call = _CALL_STAGER.get()
         if call is not None:
             return call
         transaction = self._transaction if self._intrans else None
         if isinstance(transaction, OxenTransaction):
             if transaction.stager is None:
-                transaction.stager = Stager(self._repo(), self.revision)
+                transaction.stager = Stager(await self._repo(), self.revision)
             return transaction.stager
         return None
 
@@ -99,8 +99,8 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
         one commit of their own."""
         self.author()  # no author: fail before anything is staged
         await self._check_branch()
-        shared = self._shared_stager()
-        stager = shared or Stager(self._repo(), self.revision)
+        shared = await self._shared_stager()
+        stager = shared if shared is not None else Stager(await self._repo(), self.revision)
         try:
             if files:
                 await stager.add(files)
@@ -116,11 +116,11 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
 
     async def _in_one_commit(self, message: str | None, work: Any) -> Any:
         """Run ``work`` (a coroutine of writes) so that all of it lands as one commit."""
-        if self._shared_stager() is not None:
+        if await self._shared_stager() is not None:
             return await work
         self.author()
         await self._check_branch()
-        stager = Stager(self._repo(), self.revision)
+        stager = Stager(await self._repo(), self.revision)
         token = _CALL_STAGER.set(stager)
         try:
             result = await work

@@ -61,7 +61,7 @@ def run(fs: OxenFileSystem, coro: Callable[[], Coroutine[Any, Any, Any]]) -> Any
 
 def history(fs: OxenFileSystem, revision: str = "main") -> list[Any]:
     async def commits() -> list[Any]:
-        return [c async for c in fs._repo().commits.history(revision)]
+        return [c async for c in (await fs._repo()).commits.history(revision)]
 
     result: list[Any] = run(fs, commits)
     return result

@@ -103,7 +103,7 @@ async def test_async_callers_keep_their_loop(oxen_repo: RepoHandle) -> None:
     stop.set()
     await beat
     assert ticks > at_start  # the caller's loop ran while we waited for the server
-    commits = [c async for c in fs._repo().commits.history("main")]
+    commits = [c async for c in (await fs._repo()).commits.history("main")]
     assert [c.message for c in commits[:2]] == ["Write 2 files", "Write big.bin"]
     await fs._close()
 
@@ -113,7 +113,7 @@ def test_a_filesystem_used_before_fork_works_in_the_child(fs: OxenFileSystem) ->
     assert fs.cat("f.txt") == b"hello fork"  # the parent has a live session now
 
     async def client_id() -> int:
-        return id(fs._clients.get())
+        return id(await fs._clients.get())
 
     parent_client = run(fs, client_id)
     read_end, write_end = os.pipe()

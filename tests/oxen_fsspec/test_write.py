@@ -53,7 +53,7 @@ def test_transaction_that_raises_commits_nothing(fs: OxenFileSystem) -> None:
     assert not fs.exists("lost.txt") and not fs.exists("lost2.txt")
 
     async def workspaces() -> list[object]:
-        return list(await fs._repo().workspaces.list())
+        return list(await (await fs._repo()).workspaces.list())
 
     assert run(fs, workspaces) == []  # the transaction's workspace was deleted
     fs.pipe("after.txt", b"writes work again")  # the failed transaction left no state
