@@ -1,0 +1,161 @@
+"""Writes: staged into a workspace on the branch, landed by one merge (one commit).
+
+A ``Stager`` makes its workspace on the first write, so a transaction that writes nothing
+makes none, and deletes it when discarded, so a transaction that raises commits nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fsspec.asyn import sync
+from fsspec.transaction import Transaction
+
+from .. import paths
+from ..config import Author
+from ..errors import NotFoundError, NothingToCommitError
+from ..models import Commit, Workspace
+from ..multipart import FilePart
+
+if TYPE_CHECKING:
+    from ..client import RemoteRepo
+    from .filesystem import OxenFileSystem
+
+logger = logging.getLogger("oxen_async")
+
+# Parts per staging request: keeps one request's body (and the server's parse) moderate.
+PARTS_PER_REQUEST = 64
+
+
+class Stager:
+    """Staged changes on ``branch`` awaiting one commit."""
+
+    def __init__(self, repo: RemoteRepo, branch: str) -> None:
+        self._repo = repo
+        self.branch = branch
+        self._workspace: Workspace | None = None
+        # Concurrent writes of one call (fsspec gathers put_file) share one workspace: the
+        # server fails concurrent creations of workspaces on one branch (a lock error).
+        self._creating = asyncio.Lock()
+        self.written: list[str] = []
+        self.removed: list[str] = []
+
+    async def _ensure_workspace(self) -> str:
+        async with self._creating:
+            if self._workspace is None:
+                self._workspace = await self._repo.workspaces.get_or_create(self.branch)
+            return self._workspace.id
+
+    async def add(self, files: Sequence[tuple[str, bytes]]) -> None:
+        """Stage ``(repo path, bytes)`` pairs (paths already normalised)."""
+        workspace_id = await self._ensure_workspace()
+        for i in range(0, len(files), PARTS_PER_REQUEST):
+            batch = files[i : i + PARTS_PER_REQUEST]
+            parts = [FilePart(path, data) for path, data in batch]
+            staged = set(await self._repo.workspaces.add_files(workspace_id, "", parts))
+            missing = [path for path, _ in batch if path not in staged]
+            if missing:
+                raise OSError(f"the server did not stage {missing[:5]} (of {len(missing)})")
+            self.written.extend(path for path, _ in batch)
+
+    async def remove(self, repo_paths: Sequence[str]) -> None:
+        workspace_id = await self._ensure_workspace()
+        await self._repo.workspaces.remove(workspace_id, list(repo_paths))
+        self.removed.extend(repo_paths)
+
+    def default_message(self) -> str:
+        if self.written and not self.removed:
+            what = self.written
+            verb = "Write"
+        elif self.removed and not self.written:
+            what = self.removed
+            verb = "Remove"
+        else:
+            return f"Write {len(self.written)} and remove {len(self.removed)} path(s)"
+        return f"{verb} {what[0]}" if len(what) == 1 else f"{verb} {len(what)} files"
+
+    async def commit(self, author: Author, message: str | None) -> Commit | None:
+        """Merge what was staged as one commit; None when nothing was staged or changed."""
+        if self._workspace is None:
+            return None
+        workspace_id, self._workspace = self._workspace.id, None
+        try:
+            return await self._repo.workspaces.merge(
+                workspace_id, self.branch, message=message or self.default_message(), author=author
+            )
+        except NothingToCommitError:
+            await self._delete(workspace_id)  # same bytes as before: no commit to make
+            return None
+        except BaseException:
+            await self._delete(workspace_id)
+            raise
+
+    async def discard(self) -> None:
+        if self._workspace is not None:
+            workspace_id, self._workspace = self._workspace.id, None
+            await self._delete(workspace_id)
+
+    async def _delete(self, workspace_id: str) -> None:
+        with contextlib.suppress(NotFoundError):  # merged workspaces are deleted by the server
+            await self._repo.workspaces.delete(workspace_id)
+
+
+class OxenTransaction(Transaction):  # type: ignore[misc]
+    """``with fs.transaction:`` (or ``async with``): every write inside lands as ONE commit,
+    none if the block raises. ``message`` sets the commit message."""
+
+    fs: Any
+
+    def __init__(self, fs: OxenFileSystem, **kwargs: Any) -> None:
+        super().__init__(fs, **kwargs)
+        self.message: str | None = None
+        self.stager: Stager | None = None
+        self.commit: Commit | None = None
+
+    def complete(self, commit: bool = True) -> None:
+        fs = self.fs
+        try:
+            super().complete(commit)  # deferred files: our files stage as they close
+        finally:
+            if fs is not None:
+                sync(fs.loop, self._finish, fs, commit)
+
+    async def _finish(self, fs: OxenFileSystem, commit: bool) -> None:
+        stager, self.stager = self.stager, None
+        if stager is None:
+            return
+        if commit:
+            self.commit = await stager.commit(fs.author(), self.message)
+            fs.invalidate_cache()
+        else:
+            await stager.discard()
+
+    async def __aenter__(self) -> OxenTransaction:
+        self.start()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, *_: object) -> None:
+        fs = self.fs
+        commit = et is None
+        try:
+            # Files opened with ``open_async`` are not deferred; only staging is left to settle.
+            while self.files:
+                f = self.files.popleft()
+                f.commit() if commit else f.discard()
+        finally:
+            if fs is not None:
+                fs._intrans = False
+                fs._transaction = None
+                self.fs = None
+                await self._finish(fs, commit)
+
+
+def target_path(path: str) -> str:
+    normalized = paths.repo_path(path)
+    if not normalized:
+        raise IsADirectoryError("cannot write to the repository root: name a file")
+    return normalized
