@@ -102,6 +102,14 @@ def demo(session: nox.Session) -> None:
     session.run("python", "benchmarks/demo.py", *session.posargs)
 
 
+@nox.session(name="tests-torch")
+def tests_torch(session: nox.Session) -> None:
+    """The PyTorch datasets through a real DataLoader (fork and spawn workers) against the
+    bundled server. Its own session: torch is several GB, so the main suite leaves it out."""
+    session.install(".[test,torch]")
+    session.run(*PYTEST, "tests/oxen_torch", *session.posargs)
+
+
 @nox.session
 def interop(session: nox.Session) -> None:
     """The official client (oxenai 0.65.1) runs its remote flows against the bundled server."""
