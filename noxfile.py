@@ -107,6 +107,8 @@ def tests_torch(session: nox.Session) -> None:
     """The PyTorch datasets through a real DataLoader (fork and spawn workers) against the
     bundled server. Its own session: torch is several GB, so the main suite leaves it out."""
     session.install(".[test,torch]")
+    # The tests importorskip torch; here a missing torch must fail, not skip them all.
+    session.run("python", "-c", "import torch, fsspec; print('torch', torch.__version__)")
     session.run(*PYTEST, "tests/oxen_torch", *session.posargs)
 
 
