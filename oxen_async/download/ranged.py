@@ -22,6 +22,7 @@ import anyio.to_thread
 from .. import paths
 from ..errors import IntegrityError, TransportError, leaf_errors
 from ..hashing import hash_file_sync, same_hash
+from ..http.retry import RetryPolicy
 from .batch import Blob
 from .cache import ContentCache
 from .local import copy_into_place, temp_path_for
@@ -97,28 +98,29 @@ async def fetch_large(
     in_flight = anyio.Semaphore(ranges_in_flight or RANGES_IN_FLIGHT)
 
     async def one_range(start: int, length: int) -> None:
-        policy = session.retry
-        attempt = 0
+        # A range cut off mid-body is asked for again here; the session retries one that got
+        # no answer. One count for both: at most ``attempts`` requests per range in all.
+        retrier = session.retry.start()
         async with in_flight:
             while True:
-                attempt += 1
                 try:
                     if limiter is not None:
                         async with limiter:
-                            await _read_range(start, length)
+                            await _read_range(start, length, retrier.left())
                     else:
-                        await _read_range(start, length)
+                        await _read_range(start, length, retrier.left())
                     return
                 except TransportError as exc:
-                    if attempt >= policy.attempts:
+                    wait = retrier.after(exc)
+                    if wait is None:
                         raise
                     logger.info("range %d+%d of %s again: %s", start, length, repo_path, exc)
-                    await anyio.sleep(policy.delay(attempt - 1, None))
+                    await anyio.sleep(wait)
 
-    async def _read_range(start: int, length: int) -> None:
+    async def _read_range(start: int, length: int, retry: RetryPolicy) -> None:
         params = {"chunk_start": start, "chunk_size": length}
         got = 0
-        async with session.stream("GET", url, params=params) as resp:
+        async with session.stream("GET", url, params=params, retry=retry) as resp:
             piece = bytearray()
             try:
                 async for data in resp.content.iter_any():
