@@ -174,7 +174,6 @@ async def _one_request(
         async with session.stream(
             "QUERY", url, body=lambda: body, idempotent=True, retry=retrier.left()
         ) as resp:
-
             cut: list[TransportError] = []
 
             async def pump() -> None:
