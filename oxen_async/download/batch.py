@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 import anyio
@@ -34,7 +34,16 @@ from .local import TempFile, copy_into_place
 from .untar import MemberSink, TarGzReader, UnsafeArchive
 
 if TYPE_CHECKING:
-    from ..client import RemoteRepo
+    from ..api._scope import RepoScope
+
+
+class Scoped(Protocol):
+    """What a batch needs of a repository: its scope (session and paths). A ``RemoteRepo``,
+    or any resource of one."""
+
+    @property
+    def scope(self) -> RepoScope: ...
+
 
 logger = logging.getLogger("oxen_async")
 
@@ -93,7 +102,7 @@ class _FanoutSink:
 
 
 async def fetch_batch(
-    repo: RemoteRepo,
+    repo: Scoped,
     blobs: list[Blob],
     outcome: Outcome,
     *,
@@ -147,7 +156,7 @@ def _fail_all(pending: dict[str, Blob], outcome: Outcome, exc: BaseException) ->
 
 
 async def _one_request(
-    repo: RemoteRepo,
+    repo: Scoped,
     pending: dict[str, Blob],
     outcome: Outcome,
     sink: SinkFactory,

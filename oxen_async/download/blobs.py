@@ -4,18 +4,14 @@ dataset, an fsspec ``cat`` of many paths). Verified against their ids; the cache
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import xxhash
 
 from ..errors import ConfigError, IntegrityError
 from ..hashing import format_hash, same_hash
-from .batch import BatchRefused, Blob, fetch_batch
+from .batch import BatchRefused, Blob, Scoped, fetch_batch
 from .cache import ContentCache
-
-if TYPE_CHECKING:
-    from ..client import RemoteRepo
 
 FETCH_BYTES_LIMIT = 256 * 1024 * 1024
 
@@ -53,7 +49,7 @@ class _MemorySink:
 
 
 async def fetch_bytes(
-    repo: RemoteRepo,
+    repo: Scoped,
     sizes: Mapping[str, int],
     *,
     cache: ContentCache | None = None,
