@@ -72,7 +72,8 @@ class BatchSender:
             ws = await self.workspace.get()
             try:
                 assert batch.form is not None
-                staged = await self.repo.workspaces.stage_form(ws, batch.form)
+                # The session gets only the tries this batch has left.
+                staged = await self.repo.workspaces.stage_form(ws, batch.form, retry=retrier.left())
             except BadRequestError as exc:
                 await self._bisect(batch, exc)
                 return
