@@ -168,9 +168,20 @@ class RemoteRepo:
         *,
         concurrency: int = 8,
         ordered: bool = True,
+        buffer_bytes: int = 64 * 1024 * 1024,
+        cache: ContentCache | None = None,
     ) -> AsyncGenerator[tuple[str, bytes]]:
         """``async for path, data in repo.iter_files("main", "images"):`` with bounded
-        concurrency and memory (``oxen_async.download.iter_files``)."""
+        concurrency and memory, small files many to a request
+        (``oxen_async.download.iter_files``)."""
         from .download import iter_files
 
-        return iter_files(self, revision, remote_dir, concurrency=concurrency, ordered=ordered)
+        return iter_files(
+            self,
+            revision,
+            remote_dir,
+            concurrency=concurrency,
+            ordered=ordered,
+            buffer_bytes=buffer_bytes,
+            cache=cache,
+        )

@@ -10,8 +10,15 @@ misunderstanding, and should hear about it.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import anyio
+from anyio.abc import ObjectReceiveStream, TaskGroup
 
 from .errors import ConfigError
+
+T = TypeVar("T")
 
 MiB = 1024 * 1024
 
@@ -107,3 +114,54 @@ def workers_for(requested: int, work: int) -> int:
     Concurrency is a ceiling, not a number of tasks to create up front: memory follows the work.
     """
     return max(1, min(requested, work))
+
+
+class LazyWorkers(Generic[T]):
+    """``handle(item)`` for each item of a stream, at most ``ceiling`` at once, a task started
+    per item as it arrives: three batches cost three tasks, not ``ceiling`` idle ones (issue 9:
+    concurrency costs memory in proportion to the work). The stream is read only while a slot
+    is free, so items waiting in it still back-pressure the stage that sends them.
+
+    ``running`` (items being handled now), ``started`` and ``peak`` are for the stages that
+    pace themselves on the load (the upload's packer) and for tests.
+    """
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = concurrency(ceiling)
+        self.running = 0
+        self.started = 0
+        self.peak = 0
+
+    async def run(
+        self,
+        items: ObjectReceiveStream[T],
+        handle: Callable[[T], Awaitable[object]],
+        task_group: TaskGroup,
+    ) -> None:
+        """Take items until ``items`` ends, each handled in a task of ``task_group`` (the
+        caller's); returns when the last one is taken (the group waits for the rest).
+
+        The caller's group, not one of our own: a failure cancels it at once, the stage that
+        sends the items included, before this closes ``items`` (with a group of our own the
+        sender would meet the closed stream first, a BrokenResourceError beside the cause)."""
+        slots = anyio.Semaphore(self.ceiling)
+        async with items:
+            while True:
+                await slots.acquire()
+                try:
+                    item = await items.receive()
+                except anyio.EndOfStream:
+                    return
+                self.running += 1
+                self.started += 1
+                self.peak = max(self.peak, self.running)
+                task_group.start_soon(self._one, handle, item, slots)
+
+    async def _one(
+        self, handle: Callable[[T], Awaitable[object]], item: T, slot: anyio.Semaphore
+    ) -> None:
+        try:
+            await handle(item)
+        finally:
+            self.running -= 1
+            slot.release()

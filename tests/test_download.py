@@ -281,17 +281,19 @@ async def test_iter_files_unordered_yields_the_same_files(repo: RemoteRepo, tree
 async def test_a_slow_consumer_bounds_what_is_fetched_ahead(
     repo: RemoteRepo, oxen_faults: FaultController, ordered: bool
 ) -> None:
-    await _commit(repo, {f"many/{i:03d}.txt": b"x" * i for i in range(40)})
-    before = oxen_faults.stats.requests("file_get")
-    files = repo.iter_files("main", "many", concurrency=3, ordered=ordered)
+    await _commit(repo, {f"many/{i:03d}.txt": b"%03d" % i * 333 for i in range(40)})  # 999 B
+    before = oxen_faults.stats.requests("versions_download")
+    # 9,000 bytes ahead at most: jobs of one file (9,000 / (2 x 3) < 2 files), five of them.
+    files = repo.iter_files("main", "many", concurrency=3, ordered=ordered, buffer_bytes=9000)
     first = await anext(files)
     assert first[0].startswith("many/")
     await asyncio.sleep(0.5)  # the caller is busy; the iterator must not run ahead unbounded
-    fetched = oxen_faults.stats.requests("file_get") - before
-    assert fetched <= 3 * 2 + 2
+    fetched = oxen_faults.stats.requests("versions_download") - before
+    assert 1 <= fetched <= 9000 // 999
     rest = [p async for p, _ in files]
     assert len(rest) == 39
-    assert oxen_faults.stats.requests("file_get") - before == 40
+    assert oxen_faults.stats.requests("versions_download") - before == 40
+    assert oxen_faults.stats.requests("file_get") == 0
 
 
 @pytest.mark.parametrize("ordered", [True, False])
@@ -313,10 +315,14 @@ async def test_a_failed_file_is_raised_from_the_iterator(
     repo: RemoteRepo, tree: Commit, oxen_faults: FaultController, ordered: bool
 ) -> None:
     baseline = len(asyncio.all_tasks())
+    # The batch is refused: each file through /file, where b.txt fails.
+    oxen_faults.fail_next(1, route="versions_download", status=500)
     oxen_faults.fail_next(1, route="file_get", path=r"/b\.txt$", status=500)
     with pytest.raises(ServerError):
         async for _ in repo.iter_files("main", ordered=ordered):
             pass
+    assert oxen_faults.stats.route("versions_download").faults_injected == 1
+    assert oxen_faults.stats.route("file_get").faults_injected == 1
     await asyncio.sleep(0)
     assert len(asyncio.all_tasks()) == baseline
 
@@ -329,3 +335,34 @@ async def test_iter_files_checks_every_file_against_its_id(
     with pytest.raises(IntegrityError) as caught:
         [p async for p, _ in repo.iter_files("main", "data/train")]
     assert bad in str(caught.value)
+
+
+async def test_iter_files_fetches_small_files_many_to_a_request(
+    repo: RemoteRepo, oxen_repo: RepoHandle
+) -> None:
+    files = {f"s/d{i % 20}/f{i:04d}.txt": b"small %d\n" % i for i in range(2000)}
+    ws = await repo.workspaces.get_or_create("main")
+    await repo.workspaces.add_files(ws.id, "", [FilePart(p, d) for p, d in files.items()])
+    await repo.workspaces.merge(ws.id, "main", message="2000", author=AUTHOR)
+    faults = oxen_repo.server.faults
+    if faults is not None:
+        faults.reset()
+    got = {p: d async for p, d in repo.iter_files("main", "s")}
+    assert got == files
+    if faults is not None:  # 2,000 files, 500 to a request: four QUERY /versions, no GET
+        assert faults.stats.requests("versions_download") == 4
+        assert faults.stats.requests("file_get") == 0
+
+
+@pytest.mark.fake_only
+async def test_iter_files_takes_what_the_cache_has(
+    repo: RemoteRepo, tree: Commit, oxen_faults: FaultController, tmp_path: Path
+) -> None:
+    from oxen_async.download import ContentCache
+
+    cache = ContentCache(tmp_path / "cache")
+    first = [(p, d) async for p, d in repo.iter_files("main", cache=cache)]
+    requests = oxen_faults.stats.requests("versions_download")
+    again = [(p, d) async for p, d in repo.iter_files("main", cache=cache)]
+    assert again == first and dict(first) == TREE
+    assert oxen_faults.stats.requests("versions_download") == requests  # all from the cache

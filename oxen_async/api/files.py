@@ -13,6 +13,7 @@ from pathlib import Path
 from .. import paths
 from ..config import Author
 from ..errors import ConfigError
+from ..http.retry import RetryPolicy
 from ..models import Commit, CommitResponse
 from ..multipart import FilePart, encode, encode_async, unsendable_filename
 from ..session import Session
@@ -43,10 +44,18 @@ class Files:
 
     @asynccontextmanager
     async def stream(
-        self, revision: str, path: str, *, chunk_size: int = STREAM_CHUNK
+        self,
+        revision: str,
+        path: str,
+        *,
+        chunk_size: int = STREAM_CHUNK,
+        retry: RetryPolicy | None = None,
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """``async with repo.files.stream(rev, path) as chunks: async for b in chunks: ...``"""
-        async with self._r.session.stream("GET", self._file_path(revision, path)) as resp:
+        """``async with repo.files.stream(rev, path) as chunks: async for b in chunks: ...``
+
+        ``retry``: the policy for the session's tries (by default the client's)."""
+        url = self._file_path(revision, path)
+        async with self._r.session.stream("GET", url, retry=retry) as resp:
             yield resp.content.iter_chunked(chunk_size)
 
     async def download_to(

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
-import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
-from .. import paths
+from .. import limits, paths
 from ..errors import (
     ConfigError,
     FileChangedError,
-    IntegrityError,
     NotFoundError,
     OxenError,
+    ServerError,
     leaf_errors,
 )
-from ..hashing import hash_bytes, same_hash
 from ..models import (
     ChunkedFile,
     CompleteVersionUpload,
@@ -36,6 +32,7 @@ from ._scope import RepoScope
 
 # oxen's stream segment: the chunk size of large uploads and the gzip inflate cap.
 CHUNK_SIZE = 10 * 1024 * 1024
+METADATA_IN_FLIGHT = 8  # size look-ups of ``download`` at once
 
 
 class VersionUploadError(OxenError):
@@ -198,25 +195,56 @@ class Versions:
         )
         return sent
 
-    async def download(self, version_ids: Sequence[str]) -> dict[str, bytes]:
-        """Fetch blobs by content id in one ``QUERY /versions`` (a gzipped tar), hash-verified.
+    @property
+    def scope(self) -> RepoScope:
+        return self._r
 
-        Raises NotFoundError when the server lacks any of them.
+    async def download(
+        self, version_ids: Sequence[str], *, sizes: Mapping[str, int] | None = None
+    ) -> dict[str, bytes]:
+        """Fetch blobs by content id in one ``QUERY /versions``, hash-verified.
+
+        Through the download engine (``oxen_async.download.fetch_bytes``): the gzipped tar is
+        unpacked as it streams, never held whole, and refused if it inflates past the sizes.
+        Memory holds the blobs themselves, at most FETCH_BYTES_LIMIT (256 MiB) per call (more
+        raises ConfigError: use ``download_folder`` or ``fetch_bytes`` in pieces). ``sizes``
+        (content id -> size, as a listing gives them) saves a ``GET /versions/{id}/metadata``
+        per blob. Raises NotFoundError when the server lacks any of them.
         """
+        from ..download.batch import BatchRefused, BlobsMissing
+        from ..download.blobs import fetch_bytes
+
         wanted = list(dict.fromkeys(version_ids))
         if not wanted:
             return {}
-        request = await anyio.to_thread.run_sync(
-            lambda: gzip.compress("".join(f"{h}\n" for h in wanted).encode(), 6)
-        )
-        archive = await self._r.session.request_bytes(
-            "QUERY", self._r.path("versions"), body=lambda: request, idempotent=True
-        )
-        blobs = await anyio.to_thread.run_sync(_untar_and_verify, archive)
-        missing = [h for h in wanted if h not in blobs]
-        if missing:
-            raise IntegrityError(f"batch download lacks {len(missing)} blob(s): {missing[:3]}")
-        return blobs
+        if sizes is None:
+            known: dict[str, int] = {}
+            ids = iter(wanted)
+
+            async def sizes_of() -> None:  # a few workers take the ids in turn
+                for version_id in ids:
+                    known[version_id] = (await self.metadata(version_id)).size
+
+            try:
+                async with anyio.create_task_group() as tg:
+                    for _ in range(limits.workers_for(METADATA_IN_FLIGHT, len(wanted))):
+                        tg.start_soon(sizes_of)
+            except ExceptionGroup as group:
+                raise leaf_errors(group)[0] from None
+        else:
+            unsized = [h for h in wanted if h not in sizes]
+            if unsized:
+                raise ConfigError(f"sizes lacks {len(unsized)} of the ids, e.g. {unsized[0]}")
+            known = {h: sizes[h] for h in wanted}
+        url = self._r.session.url(self._r.path("versions"))
+        try:
+            return await fetch_bytes(self, known)
+        except BlobsMissing as exc:
+            raise NotFoundError(
+                "QUERY", url, 404, str(exc), error_type="version_blobs_missing"
+            ) from None
+        except BatchRefused as exc:
+            raise ServerError("QUERY", url, 500, str(exc)) from None
 
 
 def _check_unchanged(path: Path, expected: tuple[int, int]) -> None:
@@ -237,17 +265,3 @@ def _read_chunk(path: Path, offset: int, length: int, expected: tuple[int, int])
     if len(data) != min(length, expected[0] - offset):
         raise FileChangedError(f"{path}: file changed while it was being read")
     return data
-
-
-def _untar_and_verify(archive: bytes) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            handle = tar.extractfile(member)
-            data = handle.read() if handle else b""
-            if not same_hash(hash_bytes(data), member.name):
-                raise IntegrityError(f"blob {member.name} does not match its content id")
-            out[member.name] = data
-    return out

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from .. import paths
 from ..config import Author
 from ..errors import HTTPError
+from ..http.retry import RetryPolicy
 from ..models import (
     ChangesResponse,
     Commit,
@@ -94,7 +95,12 @@ class Workspaces:
         )
 
     async def add_files(
-        self, workspace_id: str, directory: str, parts: Sequence[FilePart] | EncodedForm
+        self,
+        workspace_id: str,
+        directory: str,
+        parts: Sequence[FilePart] | EncodedForm,
+        *,
+        retry: RetryPolicy | None = None,
     ) -> builtins.list[str]:
         """Stage ``parts`` (filename = path relative to ``directory``) in one request.
 
@@ -103,7 +109,8 @@ class Workspaces:
 
         Returns the repo-relative paths the server staged. Files that failed are silently
         absent from that list: diff it against what was sent (the uploader does).
-        Safe to repeat: staging the same bytes twice changes nothing.
+        Safe to repeat: staging the same bytes twice changes nothing. ``retry``: the policy
+        for the session's tries (by default the client's).
         """
         url = self._ws(workspace_id, f"/files/{paths.directory(directory)}")
         # thousands of parts: encoded off the loop
@@ -115,12 +122,15 @@ class Workspaces:
             body=lambda: encoded.segments,
             headers=encoded.headers,
             idempotent=True,
+            retry=retry,
         )
         return resp.paths
 
-    async def stage_form(self, workspace_id: str, form: EncodedForm) -> builtins.list[str]:
+    async def stage_form(
+        self, workspace_id: str, form: EncodedForm, *, retry: RetryPolicy | None = None
+    ) -> builtins.list[str]:
         """Stage a ``staging_form`` (parts named by repo path); returns the paths staged."""
-        return await self.add_files(workspace_id, "", form)
+        return await self.add_files(workspace_id, "", form, retry=retry)
 
     async def remove(self, workspace_id: str, repo_paths: Sequence[str]) -> builtins.list[str]:
         """Stage removal of committed files or directories. Raises PartialFailure on 206."""

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 import anyio
@@ -28,12 +28,22 @@ from ..errors import (
     TransportError,
     leaf_errors,
 )
+from ..http.retry import Retrier
 from .cache import ContentCache
 from .local import TempFile, copy_into_place
 from .untar import MemberSink, TarGzReader, UnsafeArchive
 
 if TYPE_CHECKING:
-    from ..client import RemoteRepo
+    from ..api._scope import RepoScope
+
+
+class Scoped(Protocol):
+    """What a batch needs of a repository: its scope (session and paths). A ``RemoteRepo``,
+    or any resource of one."""
+
+    @property
+    def scope(self) -> RepoScope: ...
+
 
 logger = logging.getLogger("oxen_async")
 
@@ -92,7 +102,7 @@ class _FanoutSink:
 
 
 async def fetch_batch(
-    repo: RemoteRepo,
+    repo: Scoped,
     blobs: list[Blob],
     outcome: Outcome,
     *,
@@ -111,19 +121,22 @@ async def fetch_batch(
             return _FanoutSink(blob, cache)
 
     pending = {blob.content_id: blob for blob in blobs}
-    policy = repo.scope.session.retry
-    attempt = 0
+    # The session retries a request that got no answer; a body cut off mid-way is ours to ask
+    # again (for what had not landed). Both count against one policy: at most ``attempts``
+    # requests for the batch in all (the session gets what is left, and its tries come back
+    # in ``exc.tries``).
+    retrier = repo.scope.session.retry.start()
     while pending:
-        attempt += 1
         try:
-            await _one_request(repo, pending, outcome, sink)
+            await _one_request(repo, pending, outcome, sink, retrier)
             return
         except TransportError as exc:
-            if attempt >= policy.attempts:
+            wait = retrier.after(exc)
+            if wait is None:
                 _fail_all(pending, outcome, exc)
                 return
             logger.info("batch download cut off (%s); asking again for %d", exc, len(pending))
-            await anyio.sleep(policy.delay(attempt - 1, None))
+            await anyio.sleep(wait)
         except NotFoundError as exc:
             if exc.error_type == "version_blobs_missing":
                 raise BlobsMissing(str(exc), list(pending.values())) from None
@@ -143,7 +156,11 @@ def _fail_all(pending: dict[str, Blob], outcome: Outcome, exc: BaseException) ->
 
 
 async def _one_request(
-    repo: RemoteRepo, pending: dict[str, Blob], outcome: Outcome, sink: SinkFactory
+    repo: Scoped,
+    pending: dict[str, Blob],
+    outcome: Outcome,
+    sink: SinkFactory,
+    retrier: Retrier,
 ) -> None:
     session = repo.scope.session
     body = gzip.compress("".join(f"{h}\n" for h in pending).encode(), 6)
@@ -163,7 +180,10 @@ async def _one_request(
     send, receive = anyio.create_memory_object_stream[bytes](2)
     url = repo.scope.path("versions")
     try:
-        async with session.stream("QUERY", url, body=lambda: body, idempotent=True) as resp:
+        async with session.stream(
+            "QUERY", url, body=lambda: body, idempotent=True, retry=retrier.left()
+        ) as resp:
+            cut: list[TransportError] = []
 
             async def pump() -> None:
                 async with send:
@@ -175,9 +195,9 @@ async def _one_request(
                                 await send.send(bytes(piece))
                                 piece.clear()
                     except (TimeoutError, aiohttp.ClientError) as exc:
-                        if piece:
-                            await send.send(bytes(piece))
-                        raise TransportError("QUERY", session.url(url), str(exc)) from None
+                        # Not raised here: the members before the cut are still unpacked
+                        # (the stream ends normally), so only the rest is asked for again.
+                        cut.append(TransportError("QUERY", session.url(url), str(exc)))
                     if piece:
                         await send.send(bytes(piece))
 
@@ -190,6 +210,8 @@ async def _one_request(
                             settle()
             except BaseExceptionGroup as group:
                 raise leaf_errors(group)[0] from None
+            if cut:
+                raise cut[0]
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(reader.close)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import limits, paths
 from ..errors import ConfigError, OxenError, TransportError, fatal_cause, leaf_errors
@@ -90,6 +90,9 @@ class _Run:
         self.concurrency = concurrency
         self.cache = cache
         self.limiter = anyio.CapacityLimiter(concurrency)
+        # A worker per job as jobs arrive, up to ``concurrency``: a small folder costs a few
+        # tasks, not one per unit of concurrency.
+        self.workers = limits.LazyWorkers[_Job](concurrency)
         self.swept: set[Path] = set()
         self.listed = 0
         self.scope: anyio.CancelScope | None = None
@@ -177,13 +180,11 @@ class _Run:
 
     # --- consuming jobs ------------------------------------------------------------------------
 
-    async def work(self, receive: MemoryObjectReceiveStream[_Job]) -> None:
-        async with receive:
-            async for job in receive:
-                if isinstance(job, _Large):
-                    await self.large(job.blob)
-                else:
-                    await self.batch(job.blobs)
+    async def work(self, job: _Job) -> None:
+        if isinstance(job, _Large):
+            await self.large(job.blob)
+        else:
+            await self.batch(job.blobs)
 
     async def large(self, blob: Blob) -> None:
         try:
@@ -253,9 +254,7 @@ async def download_folder(
     try:
         async with anyio.create_task_group() as tg:
             run.scope = tg.cancel_scope
-            for _ in range(concurrency):
-                tg.start_soon(run.work, receive.clone())
-            receive.close()
+            tg.start_soon(run.workers.run, receive, run.work, tg)
             tg.start_soon(run.produce, send)
     except BaseExceptionGroup as group:
         raise leaf_errors(group)[0] from None

@@ -19,9 +19,10 @@ import aiohttp
 import anyio
 import anyio.to_thread
 
-from .. import paths
+from .. import limits, paths
 from ..errors import IntegrityError, TransportError, leaf_errors
 from ..hashing import hash_file_sync, same_hash
+from ..http.retry import RetryPolicy
 from .batch import Blob
 from .cache import ContentCache
 from .local import copy_into_place, temp_path_for
@@ -94,31 +95,36 @@ async def fetch_large(
     handle = await anyio.to_thread.run_sync(_create, temp, blob.size)
     fd: int | None = handle  # None once closed; ranges write through ``handle``
     range_bytes = range_bytes or RANGE_BYTES
-    in_flight = anyio.Semaphore(ranges_in_flight or RANGES_IN_FLIGHT)
+    starts = range(0, blob.size, range_bytes)
+    next_start = iter(starts)
 
     async def one_range(start: int, length: int) -> None:
-        policy = session.retry
-        attempt = 0
-        async with in_flight:
-            while True:
-                attempt += 1
-                try:
-                    if limiter is not None:
-                        async with limiter:
-                            await _read_range(start, length)
-                    else:
-                        await _read_range(start, length)
-                    return
-                except TransportError as exc:
-                    if attempt >= policy.attempts:
-                        raise
-                    logger.info("range %d+%d of %s again: %s", start, length, repo_path, exc)
-                    await anyio.sleep(policy.delay(attempt - 1, None))
+        # A range cut off mid-body is asked for again here; the session retries one that got
+        # no answer. One count for both: at most ``attempts`` requests per range in all.
+        retrier = session.retry.start()
+        while True:
+            try:
+                if limiter is not None:
+                    async with limiter:
+                        await _read_range(start, length, retrier.left())
+                else:
+                    await _read_range(start, length, retrier.left())
+                return
+            except TransportError as exc:
+                wait = retrier.after(exc)
+                if wait is None:
+                    raise
+                logger.info("range %d+%d of %s again: %s", start, length, repo_path, exc)
+                await anyio.sleep(wait)
 
-    async def _read_range(start: int, length: int) -> None:
+    async def ranges() -> None:
+        for start in next_start:  # shared by the workers: each range goes to one of them
+            await one_range(start, min(range_bytes, blob.size - start))
+
+    async def _read_range(start: int, length: int, retry: RetryPolicy) -> None:
         params = {"chunk_start": start, "chunk_size": length}
         got = 0
-        async with session.stream("GET", url, params=params) as resp:
+        async with session.stream("GET", url, params=params, retry=retry) as resp:
             piece = bytearray()
             try:
                 async for data in resp.content.iter_any():
@@ -138,8 +144,12 @@ async def fetch_large(
     try:
         try:
             async with anyio.create_task_group() as tg:
-                for start in range(0, blob.size, range_bytes):
-                    tg.start_soon(one_range, start, min(range_bytes, blob.size - start))
+                # A few workers take the ranges in turn: tasks follow what is in flight, not
+                # the file's size (a 10 GB file is 1,280 ranges).
+                for _ in range(
+                    limits.workers_for(ranges_in_flight or RANGES_IN_FLIGHT, len(starts))
+                ):
+                    tg.start_soon(ranges)
         except BaseExceptionGroup as group:
             raise leaf_errors(group)[0] from None
         fd = None

@@ -1,5 +1,6 @@
 """One file through ``GET /file``: streamed into a temporary file beside the target,
-hash-checked, renamed into place; a body cut off mid-way starts over (session retry policy).
+hash-checked, renamed into place; a body cut off mid-way starts over (within the client's
+retry policy, the session's tries included).
 
 ``Files.download_to`` is this; the folder engine uses it as the fallback for files a batch
 cannot serve.
@@ -65,23 +66,24 @@ async def download_to(
     target = Path(dest)
     if expected_hash is None:
         expected_hash = await files.listed_hash(revision, path)
-    policy = files.session.retry
-    attempt = 0
+    # The session retries a request that got no answer; a body cut off mid-way starts over
+    # here. One count for both: at most ``attempts`` requests in all.
+    retrier = files.session.retry.start()
     while True:
-        attempt += 1
         sink = _BufferedTemp(target, expected_hash, path)
         try:
-            async with files.stream(revision, path) as chunks:
+            async with files.stream(revision, path, retry=retrier.left()) as chunks:
                 async for chunk in chunks:
                     await sink.write(chunk)
             await sink.commit()
             return target
         except TransportError as exc:
             await sink.discard()
-            if attempt >= policy.attempts:
+            wait = retrier.after(exc)
+            if wait is None:
                 raise
             logger.info("restarting download of %s: %s", path, exc.message)
-            await anyio.sleep(policy.delay(attempt - 1, None))
+            await anyio.sleep(wait)
         except BaseException:
             await sink.discard()
             raise

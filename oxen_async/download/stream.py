@@ -1,39 +1,81 @@
-"""``iter_files``: stream a remote folder's files as bytes, fetched concurrently (``/file``),
-in walk order or as they arrive, with bounded read-ahead. Every file is checked against its id.
+"""``iter_files``: stream a remote folder's files as bytes, in walk order or as they arrive.
+
+Small files travel many to a request (``fetch_bytes``: one ``QUERY /versions`` per job, the
+cache first); a file bigger than a job comes alone through ``/file``. At most ``concurrency``
+requests are out, and at most ``buffer_bytes`` of files are fetched ahead of the caller
+(in flight or waiting to be yielded), however slowly it consumes. Every file is checked
+against its listed id before it is yielded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import anyio
 import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import limits
 from ..errors import IntegrityError
 from ..hashing import hash_bytes, same_hash
 from ..models import MetadataEntry
+from .blobs import fetch_bytes
+from .cache import ContentCache
+from .engine import BATCH_BYTES, BATCH_FILES
 from .report import pin_revision
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
 
+DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
+# What a file costs besides its bytes while it is held (its tar header, its entry): so that
+# a folder of empty files is bounded too.
+PER_FILE_BYTES = 512
 # Above this size a downloaded file is hashed in a worker thread rather than on the loop.
 _HASH_INLINE_LIMIT = 256 * 1024
 
 
-class _Done:
-    """End of the stream."""
+@dataclass(eq=False)
+class _Job:
+    """Files fetched together (one request), yielded together."""
+
+    entries: list[tuple[str, MetadataEntry]] = field(default_factory=list)
+    size: int = 0
+    done: anyio.Event = field(default_factory=anyio.Event)
+    data: dict[str, bytes] = field(default_factory=dict)
+    error: BaseException | None = None
+    held: int = 0  # what it took from the budget
+
+    @property
+    def cost(self) -> int:
+        return self.size + PER_FILE_BYTES * len(self.entries)
 
 
-class _Failed:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+class _Budget:
+    """Bytes fetched ahead of the caller: taken before a job is fetched, given back once the
+    caller has had its files. A job larger than the whole budget runs alone."""
 
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._freed = anyio.Event()
 
-_Walk = tuple[str, MetadataEntry]
+    async def take(self, amount: int) -> int:
+        amount = min(amount, self.capacity)
+        while self.used and self.used + amount > self.capacity:
+            await self._freed.wait()
+        self.used += amount
+        return amount
+
+    def give(self, amount: int) -> None:
+        self.used -= amount
+        self._freed.set()
+        self._freed = anyio.Event()
 
 
 async def iter_files(
@@ -43,120 +85,116 @@ async def iter_files(
     *,
     concurrency: int = 8,
     ordered: bool = True,
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    cache: ContentCache | None = None,
 ) -> AsyncGenerator[tuple[str, bytes]]:
     """Yield ``(repo path, bytes)`` for every file below ``remote_dir``, fetched concurrently.
 
     ``ordered=True`` yields in walk order (directories depth first, names in the server's
-    order); ``ordered=False`` yields each file as soon as it arrives. At most ``concurrency``
-    downloads run at once and at most about twice that many files are held in memory, however
-    slowly the caller consumes. Each file is checked against its listed id (IntegrityError).
-    The first failure is raised from the iterator. Closing it (``await it.aclose()``, or
-    ``async with contextlib.aclosing(...)``) after leaving the loop early stops the work at once.
+    order); ``ordered=False`` yields files as their request completes. At most
+    ``concurrency`` requests run at once and at most about ``buffer_bytes`` of files are
+    fetched ahead of the caller (one file bigger than that is fetched alone). Small files go
+    many to a request (``QUERY /versions``), from ``cache`` (a ``ContentCache``) when it has
+    them. Each file is checked against its listed id (IntegrityError). The first failure is
+    raised from the iterator. Closing it (``await it.aclose()``, or ``async with
+    contextlib.aclosing(...)``) after leaving the loop early stops the work at once.
     """
     limits.concurrency(concurrency)
+    limits.batch_bytes(buffer_bytes, "buffer_bytes")
     pinned = await pin_revision(repo, revision, remote_dir)
+    # Half the budget in flight, half waiting for the caller: the wire stays busy while the
+    # caller works through what came.
+    job_bytes = max(1, min(BATCH_BYTES, buffer_bytes // (2 * concurrency)))
+    budget = _Budget(buffer_bytes)
+    send, receive = anyio.create_memory_object_stream[_Job](math.inf)  # the budget bounds it
 
-    async def fetch(repo_path: str, entry: MetadataEntry) -> tuple[str, bytes]:
-        data = await repo.files.download(pinned, repo_path)
-        if len(data) > _HASH_INLINE_LIMIT:
-            digest = await anyio.to_thread.run_sync(hash_bytes, data)
-        else:
-            digest = hash_bytes(data)
-        if not same_hash(digest, entry.hash):
-            raise IntegrityError(
-                f"{repo_path}: downloaded bytes hash to {digest}, the server lists {entry.hash}"
-            )
-        return repo_path, data
+    async def fetch(job: _Job) -> dict[str, bytes]:
+        if len(job.entries) == 1 and job.size > job_bytes:  # too big to share a request
+            path, entry = job.entries[0]
+            return {entry.hash: await _one_file(repo, pinned, path, entry)}
+        by_hash = {entry.hash: (path, entry) for path, entry in job.entries}
 
-    walk = repo.dirs.walk(pinned, remote_dir)
-    gen = (_ordered if ordered else _unordered)(walk, fetch, concurrency)
-    async with contextlib.aclosing(gen):
-        async for item in gen:
-            yield item
+        async def fallback(content_id: str) -> bytes:
+            return await repo.files.download(pinned, by_hash[content_id][0])
 
+        return await fetch_bytes(
+            repo,
+            {h: entry.size for h, (_, entry) in by_hash.items()},
+            cache=cache,
+            names={h: path for h, (path, _) in by_hash.items()},
+            fallback=fallback,
+        )
 
-_Fetch = Callable[[str, MetadataEntry], Awaitable[tuple[str, bytes]]]
-
-
-async def _ordered(
-    items: AsyncGenerator[_Walk], fetch: _Fetch, concurrency: int
-) -> AsyncGenerator[tuple[str, bytes]]:
-    """A bounded queue of fetch tasks in walk order: the caller awaits them one by one."""
-    limit = asyncio.Semaphore(concurrency)
-    queue: asyncio.Queue[asyncio.Task[tuple[str, bytes]] | _Done | _Failed]
-    queue = asyncio.Queue(maxsize=concurrency)
-    tasks: set[asyncio.Task[tuple[str, bytes]]] = set()
-
-    async def limited(repo_path: str, entry: MetadataEntry) -> tuple[str, bytes]:
-        async with limit:
-            return await fetch(repo_path, entry)
-
-    async def produce() -> None:
-        try:
-            async with contextlib.aclosing(items):
-                async for repo_path, entry in items:
-                    task = asyncio.create_task(limited(repo_path, entry))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                    await queue.put(task)
-            await queue.put(_Done())
-        except Exception as exc:
-            await queue.put(_Failed(exc))
-
-    producer = asyncio.create_task(produce())
-    try:
-        while not isinstance(item := await queue.get(), _Done):
-            if isinstance(item, _Failed):
-                raise item.exc
-            yield await item
-    finally:
-        await _cancel(producer, *tasks)
-
-
-async def _unordered(
-    items: AsyncGenerator[_Walk], fetch: _Fetch, concurrency: int
-) -> AsyncGenerator[tuple[str, bytes]]:
-    """``concurrency`` workers fetch from a bounded work queue into a bounded result queue."""
-    work: asyncio.Queue[_Walk | None] = asyncio.Queue(maxsize=concurrency)
-    results: asyncio.Queue[tuple[str, bytes] | _Done | _Failed]
-    results = asyncio.Queue(maxsize=concurrency)
-
-    async def worker() -> None:
-        try:
-            while (job := await work.get()) is not None:
-                await results.put(await fetch(*job))
-        except Exception as exc:
-            await results.put(_Failed(exc))
-            return
-        await results.put(_Done())
+    async def run(job: _Job, slot: anyio.Semaphore, out: MemoryObjectSendStream[_Job]) -> None:
+        async with out:
+            try:
+                job.data = await fetch(job)
+            except Exception as exc:  # raised to the caller when it reaches this job
+                job.error = exc
+            finally:
+                slot.release()
+                job.done.set()
+            if not ordered:
+                await out.send(job)
 
     async def produce() -> None:
-        try:
-            async with contextlib.aclosing(items):
-                async for job in items:
-                    await work.put(job)
-        except Exception as exc:
-            await results.put(_Failed(exc))
-        for _ in range(concurrency):
-            await work.put(None)
+        slots = anyio.Semaphore(concurrency)
+        async with send, anyio.create_task_group() as tg:
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+            async def start(job: _Job) -> None:
+                job.held = await budget.take(job.cost)
+                await slots.acquire()
+                if ordered:
+                    await send.send(job)
+                tg.start_soon(run, job, slots, send.clone())
+
+            job = _Job()
+            try:
+                async for path, entry in repo.dirs.walk(pinned, remote_dir):
+                    if job.entries and (
+                        len(job.entries) >= BATCH_FILES or job.size + entry.size > job_bytes
+                    ):
+                        await start(job)
+                        job = _Job()
+                    job.entries.append((path, entry))
+                    job.size += entry.size
+                if job.entries:
+                    await start(job)
+            except Exception as exc:  # the listing failed: the caller gets it in turn
+                failed = _Job(error=exc)
+                failed.done.set()
+                await send.send(failed)
+
+    # The work runs in a task of its own, not in a task group held by this generator: a task
+    # group's cancel scope cannot stay open across ``yield`` (it would cancel the caller's code
+    # between items, and a generator closed from another task, as asyncio does on garbage
+    # collection, would exit it in the wrong task). Inside that task everything is anyio.
     producer = asyncio.create_task(produce())
     try:
-        finished = 0
-        while finished < concurrency:
-            item = await results.get()
-            if isinstance(item, _Done):
-                finished += 1
-            elif isinstance(item, _Failed):
-                raise item.exc
-            else:
-                yield item
+        async with receive:
+            async for job in receive:
+                await job.done.wait()
+                if job.error is not None:
+                    raise job.error
+                for path, entry in job.entries:
+                    yield path, job.data[entry.hash]
+                budget.give(job.held)
+        # The producer ends once everything is sent; a failure of its own surfaces here.
+        await producer
     finally:
-        await _cancel(producer, *workers)
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(producer, return_exceptions=True)
 
 
-async def _cancel(*tasks: asyncio.Task[Any]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+async def _one_file(repo: RemoteRepo, revision: str, path: str, entry: MetadataEntry) -> bytes:
+    data = await repo.files.download(revision, path)
+    if len(data) > _HASH_INLINE_LIMIT:
+        digest = await anyio.to_thread.run_sync(hash_bytes, data)
+    else:
+        digest = hash_bytes(data)
+    if not same_hash(digest, entry.hash):
+        raise IntegrityError(
+            f"{path}: downloaded bytes hash to {digest}, the server lists {entry.hash}"
+        )
+    return data

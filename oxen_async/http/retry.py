@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import HTTPError, TransportError
 
@@ -114,3 +114,15 @@ class Retrier:
         if time.monotonic() - self.started + wait > policy.budget:
             return None
         return wait
+
+    def left(self) -> RetryPolicy:
+        """The policy for the session's next call within this operation: the tries and time
+        not spent yet, so the session's own retries and the workflow's add up to the policy's
+        ``attempts`` in all, never more."""
+        policy = self.policy
+        spent = time.monotonic() - self.started
+        return replace(
+            policy,
+            attempts=max(1, policy.attempts - self.tries),
+            budget=max(0.0, policy.budget - spent),
+        )

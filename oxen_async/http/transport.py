@@ -104,6 +104,12 @@ class AiohttpTransport:
                 headers={"User-Agent": self.user_agent},
                 auto_decompress=False,
             )
+            # aiohttp (>= 3.10) silently sends an idempotent request again when a pooled
+            # connection drops: a try the session's retry loop never counts. The session
+            # retries those itself (retry.py), so the policy's ``attempts`` is what the server
+            # sees, never twice that.
+            if hasattr(self._http, "_retry_connection"):
+                self._http._retry_connection = False
         return self._http
 
     def _ready(self) -> aiohttp.ClientSession:

@@ -8,6 +8,8 @@ behind a slow planner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -42,6 +44,9 @@ class Packer:
         self.batch_files = batch_files
         self.batch_bytes = batch_bytes
         self.senders = senders
+        # Requests out now, when the sender stage says (its senders start lazily, so idle
+        # ones waiting on the stream no longer tell it).
+        self.in_flight: Callable[[], int] | None = None
         self._memo = CompressionMemo()
 
     def _pack_and_cache(self, jobs: list[FileJob]) -> PackedBatch:
@@ -64,7 +69,10 @@ class Packer:
         if files < EARLY_FLUSH_FILES and size < EARLY_FLUSH_BYTES:
             return False
         stats = out.statistics()
-        in_flight = self.senders - stats.tasks_waiting_receive
+        if self.in_flight is not None:
+            in_flight = self.in_flight()
+        else:
+            in_flight = self.senders - stats.tasks_waiting_receive
         return stats.current_buffer_used == 0 and in_flight < min(MIN_IN_FLIGHT, self.senders)
 
     async def run(

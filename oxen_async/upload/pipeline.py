@@ -300,8 +300,7 @@ class _Upload:
                     )
                 for _ in range(PACKERS):
                     tg.start_soon(packer.run, small_rx.clone(), packed_tx.clone())
-                for _ in range(s.concurrency):
-                    tg.start_soon(sender.run, packed_rx.clone())
+                tg.start_soon(sender.run, packed_rx.clone(), s.concurrency, tg)
                 for _ in range(min(LARGE_SENDERS, s.concurrency)):
                     tg.start_soon(large.run, large_rx.clone())
             for stream in (scan_rx, small_rx, large_rx, packed_rx):

@@ -7,16 +7,19 @@ Retries it adds over the session's, drawn from the client's policy (``UploadTarg
 - files missing from the server's answer are packed and sent again, up to FILE_ATTEMPTS;
 - a batch refused as malformed (400) is halved until the culprit is alone, so one odd name
   does not sink its neighbours.
+
+Senders start lazily, one per batch as it arrives, up to the concurrency (``LazyWorkers``).
 """
 
 from __future__ import annotations
 
 import anyio
 import anyio.to_thread
-from anyio.abc import ObjectReceiveStream
+from anyio.abc import ObjectReceiveStream, TaskGroup
 
 from ..errors import BadRequestError, HTTPError, TransportError
 from ..http.retry import RetryPolicy, is_transient
+from ..limits import LazyWorkers
 from .batcher import Packer
 from .counters import Counters, GiveUps
 from .pack import FileJob, PackedBatch
@@ -45,11 +48,21 @@ class BatchSender:
         self.counters = counters
         self.give_ups = give_ups
         self.policy = policy
+        self.workers: LazyWorkers[PackedBatch] | None = None
+        packer.in_flight = self.in_flight
 
-    async def run(self, batches: ObjectReceiveStream[PackedBatch]) -> None:
-        async with batches:
-            async for batch in batches:
-                await self.send(batch)
+    def in_flight(self) -> int:
+        """Batches being sent now."""
+        return self.workers.running if self.workers is not None else 0
+
+    async def run(
+        self, batches: ObjectReceiveStream[PackedBatch], concurrency: int, stages: TaskGroup
+    ) -> None:
+        """Send every batch, ``concurrency`` at most at once, a sender started in ``stages``
+        (the pipeline's task group) per batch as it arrives: three batches cost three tasks,
+        whatever the concurrency."""
+        self.workers = LazyWorkers(concurrency)
+        await self.workers.run(batches, self.send, stages)
 
     async def send(self, batch: PackedBatch) -> None:
         """Send, diff what the server staged against what was sent, re-send the rest."""
@@ -59,7 +72,8 @@ class BatchSender:
             ws = await self.workspace.get()
             try:
                 assert batch.form is not None
-                staged = await self.repo.workspaces.stage_form(ws, batch.form)
+                # The session gets only the tries this batch has left.
+                staged = await self.repo.workspaces.stage_form(ws, batch.form, retry=retrier.left())
             except BadRequestError as exc:
                 await self._bisect(batch, exc)
                 return

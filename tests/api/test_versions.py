@@ -20,7 +20,7 @@ from oxen_async import (
     hash_bytes,
 )
 from oxen_async.hashing import hash_file_sync
-from oxen_async.testing import ServerHandle
+from oxen_async.testing import FaultController, ServerHandle
 
 from .conftest import AUTHOR
 
@@ -170,3 +170,48 @@ async def test_upload_file_refuses_a_file_that_changed_since_it_was_hashed(
             big, digest, size, repo_path="big.bin", mtime_ns=mtime, chunk_size=1024
         )
     assert not await repo.versions.exists(digest)
+
+
+async def test_download_streams_through_the_engine_with_known_sizes(
+    repo: RemoteRepo, first_commit: Commit, oxen_server: ServerHandle
+) -> None:
+    blobs = {hash_bytes(d): d for d in (b"alpha", os.urandom(300_000), b"")}
+    await repo.versions.upload([FilePart(h, d) for h, d in blobs.items()])
+    faults = oxen_server.faults
+    if faults is not None:
+        faults.reset()
+    sizes = {h: len(d) for h, d in blobs.items()}
+    assert await repo.versions.download(list(blobs), sizes=sizes) == blobs
+    if faults is not None:  # one streamed QUERY, no size look-ups
+        assert faults.stats.requests("versions_download") == 1
+        assert faults.stats.requests("version_metadata") == 0
+    with pytest.raises(ConfigError, match="sizes lacks"):
+        await repo.versions.download(list(blobs), sizes={})
+
+
+async def test_download_refuses_more_than_it_may_hold_before_fetching(
+    repo: RemoteRepo, first_commit: Commit, oxen_server: ServerHandle
+) -> None:
+    from oxen_async.download import FETCH_BYTES_LIMIT
+
+    faults = oxen_server.faults
+    if faults is not None:
+        faults.reset()
+    huge = {hash_bytes(b"%d" % i): FETCH_BYTES_LIMIT // 2 + 1 for i in range(2)}
+    with pytest.raises(ConfigError, match="in memory"):
+        await repo.versions.download(list(huge), sizes=huge)
+    if faults is not None:
+        assert faults.stats.requests("versions_download") == 0
+
+
+@pytest.mark.fake_only
+async def test_download_retries_a_cut_archive_for_what_is_left(
+    repo: RemoteRepo, first_commit: Commit, oxen_faults: FaultController
+) -> None:
+    blobs = {hash_bytes(d): d for d in (os.urandom(40_000) for _ in range(4))}
+    await repo.versions.upload([FilePart(h, d) for h, d in blobs.items()])
+    oxen_faults.reset()
+    oxen_faults.downloads.cut_tar(1, at_member=2)
+    assert await repo.versions.download(list(blobs)) == blobs
+    assert oxen_faults.downloads.cuts_fired == 1
+    assert oxen_faults.stats.requests("versions_download") == 2

@@ -63,3 +63,17 @@ def test_retry_after_parses_seconds_and_dates() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+def test_left_gives_the_session_only_the_tries_not_spent_yet() -> None:
+    policy = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.001, budget=60.0)
+    retrier = policy.start()
+    assert retrier.left().attempts == 5
+    cut = TransportError("QUERY", "u", "body cut")  # tries == 1: the workflow's own retry
+    assert retrier.after(cut) is not None
+    assert retrier.left().attempts == 4
+    gave_up = TransportError("QUERY", "u", "refused")
+    gave_up.tries = 3  # the session spent what it was given
+    assert retrier.after(gave_up) is not None
+    assert retrier.left().attempts == 1
+    assert retrier.left().budget <= 60.0
