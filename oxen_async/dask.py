@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -128,20 +127,28 @@ async def _stage(task: ShardTask) -> ShardReport:
         )
 
 
-# A lambda, so that cloudpickle sends it by value: a worker without oxen_async can still run
-# it (a task naming oxen_async.dask.run_shard breaks such a worker's connection instead, and
-# Dask waits for it forever).
-_worker_version = lambda: getattr(  # noqa: E731
-    importlib.util.find_spec("oxen_async") and importlib.import_module("oxen_async._version"),
-    "__version__",
-    None,
-)
+def _version_probe() -> Callable[[], str | None]:
+    """What each worker runs to say which oxen_async it has (None: absent or broken).
+
+    A function made here is local, so cloudpickle sends it by value and a worker without
+    oxen_async can still run it (a task naming oxen_async.dask.run_shard breaks such a worker's
+    connection instead, and Dask waits for it forever).
+    """
+
+    def probe() -> str | None:
+
+        try:
+            return str(importlib.import_module("oxen_async._version").__version__)
+        except Exception:  # absent, or present and broken: either way unusable there
+            return None
+
+    return probe
 
 
 def check_workers(client: Client) -> None:
     """Every worker runs our version of oxen_async; raises ConfigError naming those that do
     not, or when the cluster has no workers."""
-    versions: dict[str, str | None] = client.run(_worker_version)
+    versions: dict[str, str | None] = client.run(_version_probe())
     if not versions:
         raise ConfigError("the Dask cluster has no workers")
     missing = sorted(w for w, v in versions.items() if v is None)

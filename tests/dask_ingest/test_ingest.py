@@ -173,8 +173,16 @@ async def test_a_shard_that_keeps_failing_merges_nothing(
 
 
 def _bare_worker(scheduler: str, cwd: Path) -> subprocess.Popen[bytes]:
-    """A Dask worker process that cannot import oxen_async (no PYTHONPATH, elsewhere)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    """A Dask worker process that cannot import oxen_async.
+
+    A package of that name that refuses to import comes first on its path: the package may be
+    installed in this very environment (as in CI's venv), so leaving PYTHONPATH out is not
+    enough to take it away.
+    """
+    shadow = cwd / "no-oxen-async" / "oxen_async"
+    shadow.mkdir(parents=True, exist_ok=True)
+    (shadow / "__init__.py").write_text('raise ImportError("oxen_async is not on this worker")\n')
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
     command = [sys.executable, "-m", "distributed.cli.dask_worker", scheduler]
     command += ["--nworkers", "1", "--nthreads", "1", "--no-dashboard"]
     return subprocess.Popen(
