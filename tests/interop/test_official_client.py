@@ -49,12 +49,26 @@ class ChildServer:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChildServer]:
+def official_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The official client's user config (it refuses to commit without a name and email)."""
     config = tmp_path_factory.mktemp("oxen-config")
-    os.environ["OXEN_CONFIG_DIR"] = str(config)  # the client reads its config on use
     from oxen.user import config_user
 
     config_user("Interop", "interop@example.com", str(config / "user_config.toml"))
+    return config
+
+
+@pytest.fixture(autouse=True)
+def _official_config_dir(
+    official_config: Path, isolated_user_folders: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After tests/conftest.py's isolation (which points OXEN_CONFIG_DIR at an empty folder per
+    # test): the client reads its config on use, so each test points it back here.
+    monkeypatch.setenv("OXEN_CONFIG_DIR", str(official_config))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChildServer]:
     data = tmp_path_factory.mktemp("oxen-data")
     process = subprocess.Popen(
         [sys.executable, str(SERVE), str(data)],
