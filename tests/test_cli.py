@@ -591,9 +591,8 @@ async def test_interrupted_upload_exits_130_and_the_rerun_resumes(
 ) -> None:
     files = write_tree(tmp_path / "data", 40)
     spec = f"{oxen_repo.namespace}/{oxen_repo.name}"
-    # Every request held a second: an upload is a chain of several rounds (look up the branch,
-    # list it, open a workspace, send, merge), so at 2.5 s it is surely mid-way.
-    oxen_faults.delay(1.0)
+    # Every request held a while, so the upload is still sending when the signal comes.
+    oxen_faults.delay(0.5)
     clean = clean_env(config_dir)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "oxen_async", "upload", str(tmp_path / "data"), spec,
@@ -601,8 +600,13 @@ async def test_interrupted_upload_exits_130_and_the_rerun_resumes(
         env=clean, cwd=str(tmp_path), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    await asyncio.sleep(2.5)
-    assert proc.returncode is None, "the upload ended before it could be interrupted"
+    # Interrupt once a batch has been answered (one request at a time: the second batch began
+    # after the first was staged), waiting on the server's counter, not on the clock.
+    deadline = asyncio.get_running_loop().time() + 60
+    while oxen_faults.stats.requests("workspace_files_add") < 2:
+        assert proc.returncode is None, "the upload ended before it could be interrupted"
+        assert asyncio.get_running_loop().time() < deadline, "no batch was sent within 60 s"
+        await asyncio.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     interrupted = Result(proc.returncode or 0, out.decode(), err.decode())
@@ -617,6 +621,7 @@ async def test_interrupted_upload_exits_130_and_the_rerun_resumes(
     report = json.loads(rerun.out)
     assert report["status"] == "committed"
     assert report["files_total"] == len(files)
+    assert report["files_resumed"] > 0  # what the interrupted run staged was not sent again
     listed = {path async for path, _entry in remote.dirs.walk("main")}
     assert listed == set(files)
 

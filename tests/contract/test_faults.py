@@ -181,6 +181,7 @@ async def test_arming_from_another_thread_while_requests_flow(
 
 async def test_a_leftover_rule(oxen_faults: FaultController) -> None:
     oxen_faults.fail_next(100, route="version")  # never consumed: the reset must disarm it
+    assert len(oxen_faults.rules) == 1  # armed, so the next test's empty list means a reset
 
 
 async def test_faults_were_reset_after_the_previous_test(oxen_faults: FaultController) -> None:
