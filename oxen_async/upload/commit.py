@@ -29,7 +29,7 @@ from ..errors import (
     TransportError,
 )
 from ..http.retry import is_transient
-from ..models import Commit
+from ..models import ChangePage, Commit
 from .locks import KeyedLocks
 from .target import UploadTarget
 from .workspace import UploadWorkspace
@@ -48,21 +48,42 @@ async def drop_unwanted(
     wanted: Callable[[list[str]], set[str]],
 ) -> int:
     """Unstage every staged path (added, modified or removed) that ``wanted`` (run in a worker
-    thread, a page at a time) does not keep. Only the unwanted paths are held in memory."""
-    unwanted: list[str] = []
-    page = 1
-    while True:
-        changes = await repo.workspaces.changes(workspace_id, page=page, page_size=CHANGES_PAGE)
-        lists = (changes.added_files, changes.modified_files, changes.removed_files)
-        staged = [entry.filename for listing in lists for entry in listing.entries]
-        keep = await anyio.to_thread.run_sync(wanted, staged)
-        unwanted.extend(p for p in staged if p not in keep)
-        if page >= max(listing.total_pages for listing in lists):
-            break
-        page += 1
+    thread) does not keep."""
+    staged = sorted(await staged_paths(repo, workspace_id))
+    keep = await anyio.to_thread.run_sync(wanted, staged)
+    unwanted = [p for p in staged if p not in keep]
     for i in range(0, len(unwanted), CHANGES_PAGE):
         await repo.workspaces.unstage(workspace_id, unwanted[i : i + CHANGES_PAGE])
     return len(unwanted)
+
+
+async def staged_paths(repo: UploadTarget, workspace_id: str) -> set[str]:
+    """Every path staged in the workspace (added, modified or removed).
+
+    Read in one page: 0.65.2 lists changes in a hash map's order, new for each request, so two
+    pages of one listing overlap and miss paths (2,000 changes read as two pages of 1,000 gave
+    1,524 distinct paths). Holding every staged path is the price of seeing each one.
+    """
+    changes = await repo.workspaces.changes(workspace_id, page=1, page_size=CHANGES_PAGE)
+    lists = (changes.added_files, changes.modified_files, changes.removed_files)
+    largest = max(listing.total_entries for listing in lists)
+    if any(listing.total_pages > 1 for listing in lists):
+        # Pages of 0.65.2's listing overlap (a hash map's order, new per request): one page.
+        changes = await repo.workspaces.changes(workspace_id, page=1, page_size=largest)
+        lists = (changes.added_files, changes.modified_files, changes.removed_files)
+    found: set[str] = set()
+    for listing in lists:
+        _check_complete(listing)
+        found.update(entry.filename for entry in listing.entries)
+    return found
+
+
+def _check_complete(listing: ChangePage) -> None:
+    if len(listing.entries) != listing.total_entries:
+        raise OxenError(
+            f"the server listed {len(listing.entries)} of {listing.total_entries} staged "
+            "changes in one page: cannot check the workspace, not merged"
+        )
 
 
 async def unstage(repo: UploadTarget, workspace_id: str, paths: Iterable[str]) -> None:

@@ -27,8 +27,8 @@ import msgspec
 
 from .. import config
 from ..errors import NotFoundError, NothingToCommitError, OxenError
-from ..models import ChangePage, Commit
-from .commit import merge
+from ..models import Commit
+from .commit import merge, staged_paths
 from .pipeline import run_upload
 from .report import FileFailure, Status, UploadReport
 from .settings import (
@@ -120,30 +120,6 @@ async def stage_shard(
         staged=[StagedFile(path, digest) for path, digest in outcome.staged],
         resumed=outcome.resumed,
     )
-
-
-async def staged_paths(repo: UploadTarget, workspace_id: str) -> set[str]:
-    """Every path staged in the workspace (added, modified or removed)."""
-    changes = await repo.workspaces.changes(workspace_id, page=1, page_size=1000)
-    lists = (changes.added_files, changes.modified_files, changes.removed_files)
-    largest = max(listing.total_entries for listing in lists)
-    if any(listing.total_pages > 1 for listing in lists):
-        # Pages of 0.65.2's listing overlap (a hash map's order, new per request): one page.
-        changes = await repo.workspaces.changes(workspace_id, page=1, page_size=largest)
-        lists = (changes.added_files, changes.modified_files, changes.removed_files)
-    found: set[str] = set()
-    for listing in lists:
-        _check_complete(listing)
-        found.update(entry.filename for entry in listing.entries)
-    return found
-
-
-def _check_complete(listing: ChangePage) -> None:
-    if len(listing.entries) != listing.total_entries:
-        raise OxenError(
-            f"the server listed {len(listing.entries)} of {listing.total_entries} staged "
-            "changes in one page: cannot check the workspace, not merged"
-        )
 
 
 def expected_files(reports: Sequence[ShardReport]) -> dict[str, str]:
