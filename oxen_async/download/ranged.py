@@ -19,7 +19,8 @@ import aiohttp
 import anyio
 import anyio.to_thread
 
-from .. import limits, paths
+from .. import limits
+from ..api.files import chunk_params, chunk_path
 from ..errors import IntegrityError, TransportError, leaf_errors
 from ..hashing import hash_file_sync, same_hash
 from ..http.retry import RetryPolicy
@@ -89,7 +90,7 @@ async def fetch_large(
     ranges of ``range_bytes`` (RANGE_BYTES), ``ranges_in_flight`` (RANGES_IN_FLIGHT) at once,
     each also holding ``limiter`` while its request runs."""
     repo_path, target = blob.targets[0]
-    url = repo.scope.path(f"chunk/{paths.resource(revision, repo_path)}")
+    url = chunk_path(repo.scope, revision, repo_path)
     session = repo.scope.session
     temp = temp_path_for(target)
     handle = await anyio.to_thread.run_sync(_create, temp, blob.size)
@@ -122,7 +123,7 @@ async def fetch_large(
             await one_range(start, min(range_bytes, blob.size - start))
 
     async def _read_range(start: int, length: int, retry: RetryPolicy) -> None:
-        params = {"chunk_start": start, "chunk_size": length}
+        params = chunk_params(start, length)
         got = 0
         async with session.stream("GET", url, params=params, retry=retry) as resp:
             piece = bytearray()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .. import paths
 from ..errors import IntegrityError
 from ..hashing import hash_bytes, same_hash
 from ..models import MetadataEntry
@@ -61,13 +60,7 @@ async def read_range(repo: RemoteRepo, revision: str, path: str, start: int, end
 
 
 async def _chunk(repo: RemoteRepo, revision: str, path: str, start: int, size: int) -> bytes:
-    url = repo.scope.path(f"chunk/{paths.resource(revision, path)}")
-    data = await repo.scope.session.request_bytes(
-        "GET", url, params={"chunk_start": start, "chunk_size": size}
-    )
-    if len(data) != size:
-        raise IntegrityError(f"{path}: asked for {size} bytes at {start}, got {len(data)}")
-    return data
+    return await repo.files.read_range(revision, path, start, size)
 
 
 async def read_whole(repo: RemoteRepo, revision: str, path: str, info: Info) -> bytes:
