@@ -198,6 +198,7 @@ class Relay:
                 return await self._streamed(request, answer)
         except (aiohttp.ClientError, OSError) as error:
             # The server is gone (refused, reset, died mid-answer): so is the client's line.
+            self.stats.lost += 1
             raise _Refused from error
 
     async def _request_body(self, request: web.Request) -> AsyncIterator[bytes]:

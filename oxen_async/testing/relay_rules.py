@@ -37,7 +37,10 @@ class RelayStats:
     cut: int = 0
     """Answers cut mid-body (their connection closed)."""
     refused: int = 0
-    """Requests whose connection was closed unanswered."""
+    """Requests closed unanswered because the relay refuses (``refuse``, after a cut)."""
+    lost: int = 0
+    """Requests whose server connection failed (none, reset, died mid-answer): the client's
+    connection was closed, as a dead server's would be."""
 
     def count(self, kind: str) -> int:
         """How many requests of ``kind`` arrived."""
