@@ -5,7 +5,7 @@ oxen-server, any HTTP server) in a test, to see what crosses and to break it on 
         relay.stall(r"/versions/uploads/", 0.05)
         tripwire = relay.trip_after(1_000_000, "up", then=server.process.kill)
         ...
-    assert tripwire.fired and relay.stats.count("POST /api/version") == 1
+    assert tripwire.fired and relay.stats.count("GET /api/version") == 1
 
 It streams bodies both ways (a tripwire fires mid-transfer, an answer is cut mid-body), counts
 requests per kind and how many were in flight at once, answers chosen paths itself, delays or
@@ -107,7 +107,8 @@ class Relay:
     def trip_after(
         self, nbytes: int, direction: Direction, *, then: Callable[[], None]
     ) -> Tripwire:
-        """Call ``then()`` once ``nbytes`` body bytes went ``direction`` from now on."""
+        """Call ``then()`` once ``nbytes`` body bytes went ``direction`` from now on (in the
+        relay's event loop, mid-transfer: keep it quick, e.g. ``process.kill``)."""
         tripwire = Tripwire(nbytes, direction, then)
         self._tripwires.append(tripwire)
         return tripwire
