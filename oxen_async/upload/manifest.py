@@ -95,9 +95,13 @@ async def stage_manifest(
         for name in lacking:
             if name in previous and name not in staged_now:
                 lines[name] = previous[name]
+    hashed: dict[str, str] = {}  # by content id: identical files are read once
     for name in [n for n in tree if n not in lines]:
-        lines[name] = await _hash_one(repo, place, root, head, name, tree[name], state)
-        result.hashed += 1
+        cid = tree[name]
+        if cid not in hashed:
+            hashed[cid] = await _hash_one(repo, place, root, head, name, cid, state)
+            result.hashed += 1
+        lines[name] = hashed[cid]
     data = format_manifest(lines)
     if old_id is not None and hash_bytes(data) == old_id:
         return result
