@@ -623,7 +623,7 @@ def _secrets(args: argparse.Namespace) -> list[str]:
 
 def _describe(exc: BaseException) -> str:
     """One line that names the problem in the user's terms."""
-    if isinstance(exc, UsageError | ConfigError):
+    if isinstance(exc, UsageError | ConfigError | ManifestError):
         return str(exc)
     if isinstance(exc, UnauthorizedError):
         return (

@@ -91,7 +91,7 @@ def parse_manifest(data: bytes, source: str = "manifest") -> dict[str, str]:
         body = line[1:] if escaped else line
         digest, sep, name = body[:64], body[64:66], body[66:]
         if sep != "  " or not name or not set(digest) <= _HEX or len(digest) != 64:
-            raise ManifestError(f"{where}: not '<64 hex>  <path>'")
+            raise ManifestError(f"{where}: not a b3sum line (64 hex digits, two spaces, a path)")
         path = _unescape(name, where) if escaped else name
         problem = unsafe_path(path)
         if problem:
