@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         metavar="PATH",
         help="also write a blake3 manifest (b3sum format) into the commit, listing every file "
-        "under its folder: PATH relative to --dest (default: MANIFEST.b3sum)",
+        "under its folder: PATH relative to --dest (default: MANIFEST.b3sum; write "
+        "--manifest=PATH before LOCAL_DIR)",
     )
     up.set_defaults(run=cmd_upload)
 

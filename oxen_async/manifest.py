@@ -9,7 +9,10 @@ b3sum's escaping (its ``what_does_check_do.md``): a name holding a backslash or 
 written with ``\\\\`` and ``\\n`` for them and the line gets a leading ``\\``. The upload's name
 rule (``paths.name_problem``) refuses backslashes and control characters, so manifests we write
 never need it; ``format_manifest`` still escapes and ``parse_manifest`` still reads it, so a
-checkfile made by b3sum itself can be checked here.
+checkfile made by b3sum itself can be checked here, and a file another client put on the
+branch under such a name still gets a line b3sum reads. One difference: ``b3sum --check``
+refuses a path holding U+FFFD (its mark for undecodable bytes); our name rule allows that
+character, and ``verify_manifest`` checks such a line like any other.
 """
 
 from __future__ import annotations
