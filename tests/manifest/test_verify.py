@@ -172,3 +172,15 @@ async def _published_with_library(oxen_repo: Any, tmp_path: Path) -> Path:
         got = await repo.download_folder("main", "set", out, verify_manifest=True)
         assert got.ok and len(got.downloaded) == len(FILES) + 1
     return out
+
+
+async def test_upload_manifest_with_dask_is_refused_before_any_request(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    res = await cli(
+        "upload", str(tmp_path / "src"), "ns/repo", "--host", "http://127.0.0.1:9",
+        "--dask", "local:1", "--manifest", "--author-name", "A", "--author-email", "a@x",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert res.code == 2 and res.err.strip() == (
+        "oxen-async: error: --manifest needs the whole folder in one upload: not with --dask"
+    )
