@@ -177,6 +177,13 @@ class UploadState:
         with self._lock:
             return [(row[0], row[1]) for row in self._db.execute(query, (REMOVED,))]
 
+    def staged_changes(self) -> list[tuple[str, str]]:
+        """(path, content id or ``REMOVED``) of every change this run staged or confirmed."""
+        with self._lock:
+            return [
+                tuple(row) for row in self._db.execute("SELECT path, hash FROM staged WHERE seen=1")
+            ]
+
     def unconfirmed(self) -> list[str]:
         """Paths an earlier run staged that this run did not confirm (no longer wanted)."""
         with self._lock:
@@ -214,13 +221,6 @@ class UploadState:
         if rows:
             with self._write() as db:
                 db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
-
-    def staged_changes(self) -> list[tuple[str, str]]:
-        """(path, content id or ``REMOVED``) of every change this run staged or confirmed."""
-        with self._lock:
-            return [
-                tuple(row) for row in self._db.execute("SELECT path, hash FROM staged WHERE seen=1")
-            ]
 
     # -- blake3 by content id (manifests) ---------------------------------------------------
 
