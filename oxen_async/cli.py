@@ -320,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="check a local folder against a blake3 manifest",
         description="Check every line of MANIFEST (default: LOCAL_DIR/MANIFEST.b3sum) against "
-        "the files under the manifest's folder. Exit 0: all match; 1: a file is mismatched, "
-        "missing or not listed; 2: bad input.",
+        "the files of LOCAL_DIR, which its paths are relative to (as b3sum --check run there). "
+        "Exit 0: all match; 1: a file is mismatched, missing or not listed; 2: bad input.",
     )
     verify.add_argument("local_dir", metavar="LOCAL_DIR")
     verify.add_argument("manifest", metavar="MANIFEST", nargs="?")

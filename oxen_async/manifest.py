@@ -155,9 +155,13 @@ def _tree_files(root: Path, skip: Path) -> Iterable[str]:
         base = Path(dirpath)
         for name in sorted(filenames):
             full = base / name
-            if full == skip or not stat.S_ISREG(os.lstat(full).st_mode):
+            if _same(full, skip) or not stat.S_ISREG(os.lstat(full).st_mode):
                 continue
             yield full.relative_to(root).as_posix()
+
+
+def _same(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def verify_manifest(
@@ -167,9 +171,10 @@ def verify_manifest(
     only: Iterable[str] | None = None,
 ) -> ManifestCheck:
     """Check every line of ``manifest`` (default ``LOCAL_DIR/MANIFEST.b3sum``) against the files
-    under the manifest's folder: blake3 mismatches, listed files missing, and files no line
-    lists (among ``only``, paths relative to the manifest's folder, when given; else every
-    regular file under it). Blocking (reads every listed file): run it in a worker thread.
+    of ``local_dir``, which its paths are relative to (as ``b3sum --check`` run there reads
+    them): blake3 mismatches, listed files missing, and files no line lists (among ``only``,
+    paths relative to ``local_dir``, when given; else every regular file under it, the
+    manifest itself aside). Blocking (reads every listed file): run it in a worker thread.
 
     Raises ManifestError when the folder or the manifest is missing or the manifest malformed.
     """
@@ -182,7 +187,7 @@ def verify_manifest(
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {os.fspath(path)!r}: {exc.strerror}") from None
     lines = parse_manifest(data, os.fspath(path))
-    base = path.parent
+    base = root
     result = ManifestCheck(path)
     for rel, expected in sorted(lines.items()):
         target = base / rel
@@ -198,5 +203,5 @@ def verify_manifest(
         if actual != expected:
             result.mismatched.append(rel)
     present = only if only is not None else _tree_files(base, path)
-    result.extra = sorted(p for p in present if p not in lines and base / p != path)
+    result.extra = sorted(p for p in present if p not in lines and not _same(base / p, path))
     return result

@@ -86,6 +86,11 @@ async def test_verify_passes_on_the_published_tree(
     ok = await cli("verify", str(out), cwd=tmp_path)
     assert ok.code == 0, ok.err
     assert ok.out.strip() == f"{len(FILES)} file(s) match MANIFEST.b3sum"
+    # A manifest kept apart from the tree: its paths are relative to LOCAL_DIR, as b3sum's.
+    apart = tmp_path / "apart.b3sum"
+    (out / "MANIFEST.b3sum").rename(apart)
+    ok = await cli("verify", str(out), str(apart), cwd=tmp_path)
+    assert ok.code == 0 and ok.out.strip() == f"{len(FILES)} file(s) match apart.b3sum", ok.out
 
 
 async def test_verify_reports_each_problem_and_exits_1(
