@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,3 +179,30 @@ def test_bad_manifest_arguments_are_refused_before_anything_is_sent(tmp_path: Pa
         manifest_path(tmp_path, "a\\b", named_workspace=False)
     with pytest.raises(ConfigError, match="named workspace"):
         manifest_path(tmp_path, "x.b3", named_workspace=True)
+
+
+async def test_lines_are_the_bytes_sent_not_a_later_read(
+    seeded: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    """Every file is rewritten on disk the moment the last one is staged, before the manifest
+    is built: its lines must still be those of the bytes the commit holds."""
+    repo, files = seeded, sample()
+    src = tmp_path / "src"
+    write(src, files)
+    rewritten: list[int] = []
+
+    def on_progress(progress: Any) -> None:
+        if progress.files_sent == len(files) and not rewritten:
+            for rel in files:
+                (src / rel).write_bytes(b"rewritten after it was sent\n")
+            rewritten.append(progress.files_sent)
+
+    report = await upload(repo, src, state_dir, manifest=True, progress=on_progress)
+    assert rewritten and report.status == "committed"
+    assert report.manifest_hashed == 1  # README.md, only on the branch: read from the server
+    lines = await manifest_at(repo, "main", "MANIFEST.b3sum")
+    seed = {"README.md": b"# seed\n"}
+    assert lines == expected_lines(files | seed)  # not the rewritten disk
+    out = tmp_path / "out"
+    await repo.download_folder("main", "", out)
+    assert disk_lines(out, "MANIFEST.b3sum") == lines
