@@ -22,6 +22,7 @@ import msgspec
 from .. import paths
 from ..api.workspaces import staging_form
 from ..hashing import hash_bytes
+from ..manifest import blake3_bytes
 from ..multipart import EncodedForm, FilePart, unsendable_filename
 
 CompressMode = Literal["auto", "always", "never"]
@@ -59,6 +60,7 @@ class FileJob(msgspec.Struct, gc=False):
     hash: str
     attempts: int = 0
     inode: int = 0
+    blake3: str = ""  # for a manifest: set with ``hash``, from the same bytes
 
 
 @dataclass(slots=True)
@@ -201,11 +203,12 @@ def pack(
     mode: CompressMode,
     prefix: str = "",
     memo: CompressionMemo | None = None,
+    blake3_too: bool = False,
 ) -> PackedBatch:
     """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``.
 
     Part filenames are ``prefix + rel_path``, the whole repo path, as
-    ``api.workspaces.staging_form`` wants them.
+    ``api.workspaces.staging_form`` wants them. ``blake3_too``: set ``job.blake3`` too.
     """
     batch = PackedBatch()
     parts: list[FilePart] = []
@@ -218,6 +221,8 @@ def pack(
             batch.failures.append((job, f"cannot read: {reason}"))
             continue
         job.hash = hash_bytes(data)
+        if blake3_too:  # the manifest's line, from the very bytes sent
+            job.blake3 = blake3_bytes(data)
         job.size, job.mtime_ns, job.inode = len(data), st.st_mtime_ns, st.st_ino
         wire = encoded.get(job.hash)
         if wire is None:
