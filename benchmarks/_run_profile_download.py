@@ -3,7 +3,7 @@ it in this process under cProfile, print CPU (user+sys) per 1,000 files and per 
 functions by own time.
 
     python benchmarks/_run_profile_download.py [--target bundled|real] [--server-bin PATH]
-        [--datasets small,random] [--quick] [--top 25] [--no-profile]
+        [--datasets small,random] [--quick] [--top 25] [--no-profile] [--batch-files N]
 """
 
 from __future__ import annotations
@@ -46,7 +46,12 @@ def main() -> None:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--batch-files", type=int, default=None, help="ids per QUERY (tuning)")
     args = p.parse_args()
+    if args.batch_files:
+        from oxen_async.download import engine
+
+        engine.BATCH_FILES = args.batch_files
     base = Path(args.data_cache)
     names = [n for n in args.datasets.split(",") if n]
     datasets = _race.dataset_paths(names, base, args.quick, False)
