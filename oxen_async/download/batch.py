@@ -4,6 +4,13 @@ The event loop only moves bytes: it gathers what the socket gives into pieces of
 ``FEED_BYTES`` and hands each to a worker thread, which inflates, parses, hashes and writes.
 Reading the next piece overlaps with unpacking the last one (a two-piece buffer between them).
 A body cut off mid-way is asked for again for the files that had not landed yet.
+
+A member wholly inside the piece being unpacked (nearly every small file) is hashed first and
+only then written: one create, one write, one rename, by raw fd, so a wrong member never
+touches the disk. No fsync: the guarantee is against a killed process (the rename is atomic,
+so a file is whole or absent) and the next run's skip check reads size and xxh3, so a file
+torn by a power loss is fetched again; an fsync per file would cost a journal commit per file
+(tens of thousands a folder) for data the server still holds.
 """
 
 from __future__ import annotations

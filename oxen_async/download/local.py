@@ -102,8 +102,7 @@ def create_temp(target: str) -> tuple[int, str]:
 
 def land_bytes(target: str, data: bytes | bytearray | memoryview) -> None:
     """Put ``data`` (already verified) at ``target`` atomically: a temporary file beside it,
-    renamed over it. Raw fds, no stat, no fsync (see ``batch``: a torn file after a power loss
-    fails the next run's skip check and is fetched again)."""
+    renamed over it. Raw fds, no stat, no fsync (why: the ``batch`` module's docstring)."""
     fd, temp = create_temp(target)
     try:
         view = memoryview(data)

@@ -1,8 +1,9 @@
 """Unpack a ``QUERY /versions`` body (a gzipped tar of blobs named by hash) as bytes arrive.
 
 ``TarGzReader.feed`` takes whatever the network gave, inflates it in bounded pieces, parses tar
-headers, and streams each member into the sink the caller opened for that hash. Nothing but the
-current member's bytes is held. Blocking (inflate, hashing, disk): run ``feed`` in a worker
+headers, and gives each member to the sink the caller opened for that hash: in one ``land``
+call when the whole member is in the piece at hand, else streamed. Nothing but the current
+piece and member is held. Blocking (inflate, hashing, disk): run ``feed`` in a worker
 thread, a few hundred KiB per hop.
 
 Refused, with nothing of the member written: a member whose name is not one of the requested
