@@ -11,7 +11,8 @@ repository; every contender then downloads that folder into an empty local folde
 process, N rounds in rotating order, and its result is checked (every file there, every byte)
 before it counts. The table gives medians, paired ratios, each client's CPU (user + sys) per
 1,000 files and per GB, and the server's CPU per file. The wire limit (_run_wire_download.py)
-receives the bytes and writes nothing.
+is the fastest request sequence plus writing the bytes to their final files (no hashing, no
+temporary files); its receive-only time is in the JSON (``receive_only_s``).
 Writes results/download-<server>.md/.json/.png (<server>: bundled, real-0.65.2, ...).
 """
 
@@ -80,7 +81,7 @@ def contender(
 
     def run() -> dict[str, Any]:
         local = work / f"dl-{kind}-{time.time_ns()}"
-        if kind == "wire":  # writes nothing: the server answering 200 to every id is the check
+        if kind == "wire":  # it checks what it wrote itself (files, bytes), outside its clock
             cmd = [sys.executable, str(HERE / "_run_wire_download.py"), *source, str(dataset)]
             return _race.run_process([*cmd, *token, *wire_args], server)
         if kind == "ours":

@@ -20,7 +20,7 @@ Fallback = Callable[[str], Awaitable[bytes]]
 """Fetches one blob by other means (its file through ``/file``) when the batch is refused."""
 
 
-def _verified(content_id: str, data: bytes | bytearray, label: str | None) -> bytes:
+def _verified(content_id: str, data: bytes | bytearray | memoryview, label: str | None) -> bytes:
     digest = format_hash(xxhash.xxh3_128_intdigest(data))
     if not same_hash(digest, content_id):
         raise IntegrityError(
@@ -36,6 +36,10 @@ class _MemorySink:
         self._into = into
         self._label = label
         self._data = bytearray()
+
+    def land(self, data: memoryview) -> None:
+        content_id = self._blob.content_id
+        self._into[content_id] = _verified(content_id, data, self._label)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._data += data

@@ -7,7 +7,9 @@ Everything here blocks: call it from worker threads, a batch of files per hop.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -21,19 +23,44 @@ from ..hashing import format_hash, hash_file_sync, same_hash
 
 TEMP_PREFIX = ".oxdl-"
 TEMP_SUFFIX = ".tmp"
+# Temporary names: this process's pid, a random token drawn once, a counter. Unique without a
+# random draw per file (a fork changes the pid; O_EXCL catches anything else).
+_TOKEN = secrets.token_hex(3)
+_COUNTER = itertools.count()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+# Printable ASCII but the backslash: names made of these pass ``paths.name_problem`` but for
+# its part rules (empty, ``.``, ``..``, over 255 bytes), which ``_plain_ok`` checks. Anything
+# else takes the full rule; this only spares the per-character Unicode lookup per file.
+_PLAIN = re.compile(r"[ -\[\]-~]+")
+
+
+def _plain_ok(rel: str) -> bool:
+    if _PLAIN.fullmatch(rel) is None:
+        return False
+    return all(
+        part not in ("", ".", "..") and len(part) <= paths.MAX_NAME_BYTES for part in rel.split("/")
+    )
+
+
+def relative_name(repo_path: str, base: str) -> str:
+    """``repo_path`` below ``base`` (a normalised repo folder, ``paths.repo_path``) as
+    ``a/b/c``, refusing anything that would leave the target (the uploader's rule,
+    ``paths.name_problem``: what it would refuse is refused here too)."""
+    if base and not repo_path.startswith(base + "/"):
+        raise ConfigError(f"unsafe path from the server listing: {repo_path!r}")
+    rel = repo_path[len(base) + 1 :] if base else repo_path
+    if not _plain_ok(rel):
+        problem = paths.name_problem(rel)
+        if problem is not None:
+            raise ConfigError(f"unsafe path from the server listing: {repo_path!r} ({problem})")
+    return rel
 
 
 def relative_target(repo_path: str, remote_dir: str) -> PurePosixPath:
     """``repo_path`` below ``remote_dir``, refusing anything that would leave the target."""
-    base = paths.repo_path(remote_dir)
-    if base and not repo_path.startswith(base + "/"):
-        raise ConfigError(f"unsafe path from the server listing: {repo_path!r}")
-    rel = repo_path[len(base) + 1 :] if base else repo_path
-    # The uploader's rule (``paths.name_problem``): what it would refuse is refused here too.
-    problem = paths.name_problem(rel)
-    if problem is not None:
-        raise ConfigError(f"unsafe path from the server listing: {repo_path!r} ({problem})")
-    return PurePosixPath(*rel.split("/"))
+    return PurePosixPath(*relative_name(repo_path, paths.repo_path(remote_dir)).split("/"))
 
 
 def is_current(local: Path, size: int, content_id: str) -> bool:
@@ -48,11 +75,48 @@ def is_current(local: Path, size: int, content_id: str) -> bool:
     return same_hash(digest, content_id)
 
 
+def _temp_name(folder: str) -> str:
+    return f"{folder}/{TEMP_PREFIX}{os.getpid()}-{_TOKEN}{next(_COUNTER):x}{TEMP_SUFFIX}"
+
+
 def temp_path_for(target: Path) -> Path:
-    """A fresh hidden name next to ``target``, ``.oxdl-<pid>-<random>.tmp``: under 30 bytes
+    """A fresh hidden name next to ``target``, ``.oxdl-<pid>-<token><n>.tmp``: about 30 bytes
     whatever the target's name, so a 250-byte file name never pushes it past NAME_MAX. The pid
     lets a later run tell the leftovers of a killed process (``sweep_leftovers``)."""
-    return target.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    return Path(_temp_name(os.fspath(target.parent)))
+
+
+def create_temp(target: str) -> tuple[int, str]:
+    """A new temporary file beside ``target`` (its folders made when missing): (fd, name).
+    The folder is only made when the create says it is missing: no stat or mkdir per file."""
+    folder = os.path.dirname(target) or "."
+    while True:
+        temp = _temp_name(folder)
+        try:
+            return os.open(temp, _CREATE, 0o644), temp
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+        except FileExistsError:
+            continue  # a leftover of a process that had our pid: take the next name
+
+
+def land_bytes(target: str, data: bytes | bytearray | memoryview) -> None:
+    """Put ``data`` (already verified) at ``target`` atomically: a temporary file beside it,
+    renamed over it. Raw fds, no stat, no fsync (why: the ``batch`` module's docstring)."""
+    fd, temp = create_temp(target)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.close(fd)
+        fd = -1
+        os.replace(temp, target)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 def _alive(pid: int) -> bool:
@@ -101,9 +165,8 @@ class TempFile:
 
     def _open(self) -> int:
         if self._fd is None:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            self._temp = temp_path_for(self.target)
-            self._fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._fd, temp = create_temp(os.fspath(self.target))
+            self._temp = Path(temp)
         return self._fd
 
     def write(self, data: bytes | bytearray | memoryview) -> None:

@@ -2,9 +2,11 @@
 
 Several ranges of the file are in flight at once; each is streamed into its place in a
 temporary file beside the target (positional writes in worker threads, about ``WRITE_PIECE``
-per hop), so memory per range stays small. A range cut off is fetched again on its own. When
-all are in, the file is hashed (in a thread) against its id and only then renamed into place.
-The server refuses a range that runs past the end, so the last one is exactly what is left.
+per hop), so memory per range stays small. Each piece is hashed as it is written
+(``OrderedHasher``: in file order, pieces ahead of the cursor held, bounded), so the file is
+never read back to be checked. A range cut off resumes where it stopped, on its own. When all
+are in, the hash is checked against the id and only then is the file renamed into place. The
+server refuses a range that runs past the end, so the last one is exactly what is left.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..http.retry import RetryPolicy
 from .batch import Blob
 from .cache import ContentCache
 from .local import copy_into_place, temp_path_for
+from .ordered_hash import OrderedHasher
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
@@ -45,16 +48,19 @@ def _create(temp: Path, size: int) -> int:
     return fd
 
 
-def _pwrite(fd: int, data: bytes, offset: int) -> None:
+def _pwrite(fd: int, data: bytes, offset: int, hasher: OrderedHasher) -> None:
     view = memoryview(data)
+    at = offset
     while view:
-        written = os.pwrite(fd, view, offset)
+        written = os.pwrite(fd, view, at)
         view = view[written:]
-        offset += written
+        at += written
+    hasher.add(offset, data)
 
 
-def _finish(temp: Path, blob: Blob, cache: ContentCache | None) -> None:
-    digest, _ = hash_file_sync(temp)
+def _finish(temp: Path, blob: Blob, cache: ContentCache | None, hasher: OrderedHasher) -> None:
+    # Every byte was added once, so the cursor is at the end; were it not, hash the file.
+    digest = hasher.hexdigest() if hasher.cursor == blob.size else hash_file_sync(temp)[0]
     if not same_hash(digest, blob.content_id):
         raise IntegrityError(
             f"{blob.targets[0][0]}: downloaded bytes hash to {digest}, "
@@ -95,50 +101,62 @@ async def fetch_large(
     temp = temp_path_for(target)
     handle = await anyio.to_thread.run_sync(_create, temp, blob.size)
     fd: int | None = handle  # None once closed; ranges write through ``handle``
+    hasher = OrderedHasher(handle)
     range_bytes = range_bytes or RANGE_BYTES
     starts = range(0, blob.size, range_bytes)
     next_start = iter(starts)
 
     async def one_range(start: int, length: int) -> None:
+        done = [start]  # where the bytes written so far end
         # A range cut off mid-body is asked for again here; the session retries one that got
         # no answer. One count for both: at most ``attempts`` requests per range in all.
+        # It resumes where it stopped: each byte is written (and hashed) once.
         retrier = session.retry.start()
-        while True:
+        end = start + length
+        while start < end:
             try:
                 if limiter is not None:
                     async with limiter:
-                        await _read_range(start, length, retrier.left())
+                        await _read_range(start, end - start, retrier.left(), done)
                 else:
-                    await _read_range(start, length, retrier.left())
+                    await _read_range(start, end - start, retrier.left(), done)
                 return
             except TransportError as exc:
+                start = done[0]
                 wait = retrier.after(exc)
                 if wait is None:
                     raise
-                logger.info("range %d+%d of %s again: %s", start, length, repo_path, exc)
+                logger.info("range %d-%d of %s again: %s", start, end, repo_path, exc)
                 await anyio.sleep(wait)
 
     async def ranges() -> None:
         for start in next_start:  # shared by the workers: each range goes to one of them
             await one_range(start, min(range_bytes, blob.size - start))
 
-    async def _read_range(start: int, length: int, retry: RetryPolicy) -> None:
+    async def _read_range(start: int, length: int, retry: RetryPolicy, done: list[int]) -> None:
         params = chunk_params(start, length)
         got = 0
+
+        async def put(data: bytes) -> None:
+            nonlocal got
+            if got + len(data) > length:
+                raise TransportError("GET", session.url(url), f"range gave over {length} bytes")
+            await anyio.to_thread.run_sync(_pwrite, handle, data, start + got, hasher)
+            got += len(data)
+            done[0] = start + got
+
         async with session.stream("GET", url, params=params, retry=retry) as resp:
             piece = bytearray()
             try:
                 async for data in resp.content.iter_any():
                     piece += data
                     if len(piece) >= WRITE_PIECE:
-                        await anyio.to_thread.run_sync(_pwrite, handle, bytes(piece), start + got)
-                        got += len(piece)
+                        await put(bytes(piece))
                         piece.clear()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise TransportError("GET", session.url(url), str(exc)) from None
             if piece:
-                await anyio.to_thread.run_sync(_pwrite, handle, bytes(piece), start + got)
-                got += len(piece)
+                await put(bytes(piece))
         if got != length:
             raise TransportError("GET", session.url(url), f"range gave {got} of {length} bytes")
 
@@ -155,7 +173,7 @@ async def fetch_large(
             raise leaf_errors(group)[0] from None
         fd = None
         await anyio.to_thread.run_sync(os.close, handle)
-        await anyio.to_thread.run_sync(_finish, temp, blob, cache)
+        await anyio.to_thread.run_sync(_finish, temp, blob, cache, hasher)
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_drop, fd, temp)

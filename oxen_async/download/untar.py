@@ -1,8 +1,9 @@
 """Unpack a ``QUERY /versions`` body (a gzipped tar of blobs named by hash) as bytes arrive.
 
 ``TarGzReader.feed`` takes whatever the network gave, inflates it in bounded pieces, parses tar
-headers, and streams each member into the sink the caller opened for that hash. Nothing but the
-current member's bytes is held. Blocking (inflate, hashing, disk): run ``feed`` in a worker
+headers, and gives each member to the sink the caller opened for that hash: in one ``land``
+call when the whole member is in the piece at hand, else streamed. Nothing but the current
+piece and member is held. Blocking (inflate, hashing, disk): run ``feed`` in a worker
 thread, a few hundred KiB per hop.
 
 Refused, with nothing of the member written: a member whose name is not one of the requested
@@ -26,11 +27,16 @@ INFLATE_PIECE = 1024 * 1024
 # Past the members themselves a tar has two zero blocks, padded by some writers to a 10 KiB
 # record; a little more is tolerated, nothing like a bomb.
 TRAILER_ALLOWANCE = 32 * 1024
+_ZERO_BLOCK = bytes(BLOCK)
 
 
 class MemberSink(Protocol):
-    """Where one member's bytes go; ``commit`` verifies (raising IntegrityError) and publishes."""
+    """Where one member's bytes go. A member wholly inside the piece being unpacked (most small
+    files) comes in one ``land`` call, which verifies before anything is written; a bigger one
+    streams through ``write`` and then ``commit`` (verify and publish) or ``discard``. Both
+    raise IntegrityError for bytes that do not hash to the id."""
 
+    def land(self, data: memoryview) -> None: ...
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
     def commit(self) -> None: ...
     def discard(self) -> None: ...
@@ -49,9 +55,9 @@ def _octal(field: bytes) -> int:
 
 
 def _checksum_ok(header: bytes) -> bool:
-    stored = _octal(header[148:156])
-    unsigned = sum(header[:148]) + 8 * 0x20 + sum(header[156:])
-    return stored == unsigned
+    field = header[148:156]
+    # The checksum counts its own field as eight spaces.
+    return _octal(field) == sum(header) - sum(field) + 8 * 0x20
 
 
 class TarGzReader:
@@ -113,19 +119,25 @@ class TarGzReader:
                 skip = min(self._padding, len(view))
                 self._padding -= skip
                 view = view[skip:]
-            else:
+            elif not self._buffer and len(view) >= BLOCK:  # a whole header in the piece
+                header = bytes(view[:BLOCK])
+                view = view[BLOCK:]
+                view = view[self._start_member(header, view) :]
+            else:  # a header split across pieces
                 need = BLOCK - len(self._buffer)
                 self._buffer += view[:need]
                 view = view[need:]
                 if len(self._buffer) == BLOCK:
                     header = bytes(self._buffer)
                     self._buffer.clear()
-                    self._start_member(header)
+                    view = view[self._start_member(header, view) :]
 
-    def _start_member(self, header: bytes) -> None:
-        if header == bytes(BLOCK):
+    def _start_member(self, header: bytes, following: memoryview) -> int:
+        """Read a header; a member wholly in ``following`` lands at once. Returns how much of
+        ``following`` was consumed (the member and its padding, or nothing)."""
+        if header == _ZERO_BLOCK:
             self.finished = True
-            return
+            return 0
         if not _checksum_ok(header):
             raise UnsafeArchive("the batch archive has a corrupt tar header")
         name = header[:100].split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -139,19 +151,28 @@ class TarGzReader:
         if expected is None or name in self._seen:
             raise UnsafeArchive(f"the batch archive has a member {name!r} that was not asked for")
         self._seen.add(name)
-        self._member = name
-        self._remaining = size
-        self._padding = -size % BLOCK
-        self._member_error = None
+        padding = -size % BLOCK
+        error: Exception | None = None
         if size != expected:
-            self._member_error = IntegrityError(
+            error = IntegrityError(
                 f"blob {name}: the archive holds {size} bytes, the listing {expected}"
             )
-            self._sink = None
-        else:
-            self._sink = self._open_sink(name, size)
-        if not size:
-            self._end_member()
+        if size <= len(following):  # the common case for small files: one call, no state
+            if error is None:
+                try:
+                    self._open_sink(name, size).land(following[:size])
+                except Exception as exc:
+                    error = exc
+            self._on_done(name, error)
+            consumed = min(len(following), size + padding)
+            self._padding = size + padding - consumed
+            return consumed
+        self._member = name
+        self._remaining = size
+        self._padding = padding
+        self._member_error = error
+        self._sink = None if error is not None else self._open_sink(name, size)
+        return 0
 
     def _write(self, data: memoryview) -> None:
         if self._sink is not None and self._member_error is None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from ..download.blobs import fetch_bytes
+from ..download.engine import BATCH_BYTES, BATCH_FILES
 from ..errors import IntegrityError
 from ..hashing import hash_bytes, same_hash
 from ..models import MetadataEntry
@@ -78,3 +80,58 @@ async def read_whole(repo: RemoteRepo, revision: str, path: str, info: Info) -> 
         if not same_hash(digest, expected):
             raise IntegrityError(f"{path}: bytes hash to {digest}, the server lists {expected}")
     return data
+
+
+# ``cat`` of many paths: whole files up to this size go many to a ``QUERY /versions`` (the
+# download engine's batch), at most BATCH_FILES files or BATCH_BYTES bytes per request and
+# BATCHES_IN_FLIGHT requests at once; bigger ones are read alone.
+BATCHES_IN_FLIGHT = 4
+
+
+async def read_many(
+    repo: RemoteRepo, revision: str, infos: dict[str, Info]
+) -> dict[str, bytes | Exception]:
+    """Whole files (repo path -> info), each checked against its id: small ones many per
+    request, the rest one by one; a failure is that path's answer, not the others'."""
+    out: dict[str, bytes | Exception] = {}
+    small = {p: i for p, i in infos.items() if int(i["size"]) <= BATCH_BYTES and i.get("hash")}
+    groups: list[dict[str, Info]] = []
+    group: dict[str, Info] = {}
+    group_bytes = 0
+    for path, info in small.items():
+        if group and (len(group) >= BATCH_FILES or group_bytes + int(info["size"]) > BATCH_BYTES):
+            groups.append(group)
+            group, group_bytes = {}, 0
+        group[path] = info
+        group_bytes += int(info["size"])
+    if group:
+        groups.append(group)
+    limit = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+
+    async def one(path: str, info: Info) -> None:
+        try:
+            out[path] = await read_whole(repo, revision, path, info)
+        except Exception as exc:  # this path's answer
+            out[path] = exc
+
+    async def batch(members: dict[str, Info]) -> None:
+        by_id = {str(i["hash"]): (p, int(i["size"])) for p, i in members.items()}
+        async with limit:
+            try:
+                got = await fetch_bytes(
+                    repo,
+                    {h: size for h, (_, size) in by_id.items()},
+                    names={h: p for h, (p, _) in by_id.items()},
+                    fallback=lambda h: repo.files.download(revision, by_id[h][0]),
+                )
+            except Exception:  # one file spoilt the batch: each gets its own answer
+                await asyncio.gather(*(one(p, i) for p, i in members.items()))
+                return
+        for path, info in members.items():
+            out[path] = got[str(info["hash"])]
+
+    await asyncio.gather(
+        *(batch(g) for g in groups),
+        *(one(p, i) for p, i in infos.items() if p not in small),
+    )
+    return out
