@@ -94,7 +94,7 @@ class OxenFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def _initiate_upload(self) -> None:
         # Closed in _upload_chunk(final) or discard(): it lives as long as the open file.
-        self._spool = Spool()
+        self._spool = Spool(SPOOL_IN_MEMORY)
 
     def _upload_chunk(self, final: bool = False) -> bool:
         assert self._spool is not None
