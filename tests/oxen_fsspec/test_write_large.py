@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import oxen_async
 from oxen_async.errors import HTTPError
 from oxen_async.fs import OxenFileSystem, files
 from oxen_async.hashing import StreamingHasher, hash_file_sync, same_hash
+from oxen_async.testing import Relay
 from oxen_async.testing.faults import FaultController
 from oxen_async.testing.handle import RepoHandle
 
@@ -278,3 +280,47 @@ def test_a_failure_mid_put_leaves_no_commit(
     assert run(low_fs, lambda: _workspaces_of(low_fs)) == []  # its workspace was deleted
     low_fs.put(str(local), "whole/big.bin")  # nothing left behind blocks the next write
     assert same_hash(low_fs.info("whole/big.bin")["hash"], hash_file_sync(local)[0])
+
+
+def _route_kind(method: str, path: str) -> str:
+    """What the relay counts a request as (large-file routes by name)."""
+    if re.search(r"/versions/uploads(/|$)", path):
+        return f"{method} parts"
+    if "/chunks" in path:
+        return f"{method} chunks"
+    if path.endswith("/complete"):
+        return f"{method} complete"
+    return f"{method} other"
+
+
+async def test_put_on_a_server_without_the_parts_route_goes_by_chunks(
+    oxen_repo: RepoHandle, tmp_path: Path
+) -> None:
+    """A server that names itself 0.53.4 (played by a relay): the large file goes by the
+    legacy chunk route, still streamed from disk, still one commit."""
+    local = tmp_path / "big.bin"
+    size = 3 * MiB + 17
+    content_id = write_file(local, size, seed=10)
+    async with Relay(oxen_repo.server.url, classify=_route_kind) as relay:
+        old = {"status": "success", "status_message": "resource_found", "oxen_version": "0.53.4"}
+        relay.answer(r"^/api/version$", json=old)
+        fs = OxenFileSystem(
+            oxen_repo.namespace,
+            oxen_repo.name,
+            asynchronous=True,
+            skip_instance_cache=True,
+            large_file_threshold=MiB,
+            **{**options(oxen_repo), "host": relay.url},
+        )
+        try:
+            await fs._pipe_file("seed.txt", b"")
+            await fs._put(str(local), "legacy/big.bin")
+            info = await fs._info("legacy/big.bin")
+            commits = [c async for c in (await fs._repo()).commits.history("main")]
+        finally:
+            await fs._close()
+    assert info["size"] == size and same_hash(info["hash"], content_id)
+    assert [c.message for c in commits[:2]] == ["Write legacy/big.bin", "Write seed.txt"]
+    assert relay.stats.count("POST parts") == 0 and relay.stats.count("PUT parts") == 0
+    assert relay.stats.count("PUT chunks") == 1  # 3 MiB: one chunk
+    assert relay.stats.count("POST complete") == 1
