@@ -49,9 +49,13 @@ class Stager:
         self.branch = branch
         self.large_threshold = check_threshold(large_threshold)
         self._workspace: Workspace | None = None
-        # Concurrent writes of one call (fsspec gathers put_file) share one workspace: the
-        # server fails concurrent creations of workspaces on one branch (a lock error).
+        # Concurrent writes into one stager (a transaction's, from async code) share one
+        # workspace: the server fails concurrent creations of workspaces on one branch.
         self._creating = asyncio.Lock()
+        # One large file at a time (concurrent writes of a transaction share the stager):
+        # identical content shares one chunk area on the server, and memory stays one file's
+        # parts in flight.
+        self._sending_large = asyncio.Lock()
         self.written: list[str] = []
         self.removed: list[str] = []
 
@@ -82,7 +86,9 @@ class Stager:
             await self.add(await anyio.to_thread.run_sync(read_batch, batch))
         for f in sized:
             if f.size > self.large_threshold:
-                await send_large(self._repo, await self._ensure_workspace(), f)
+                workspace_id = await self._ensure_workspace()
+                async with self._sending_large:
+                    await send_large(self._repo, workspace_id, f)
                 self.written.append(f.repo_path)
 
     async def remove(self, repo_paths: Sequence[str]) -> None:

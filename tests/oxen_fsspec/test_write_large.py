@@ -9,6 +9,7 @@ every file at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -324,3 +325,39 @@ async def test_put_on_a_server_without_the_parts_route_goes_by_chunks(
     assert relay.stats.count("POST parts") == 0 and relay.stats.count("PUT parts") == 0
     assert relay.stats.count("PUT chunks") == 1  # 3 MiB: one chunk
     assert relay.stats.count("POST complete") == 1
+
+
+async def test_concurrent_large_writes_in_a_transaction_are_one_commit(
+    oxen_repo: RepoHandle, tmp_path: Path
+) -> None:
+    """Async callers may gather writes inside one transaction: the same large content at two
+    paths, and another file, land as one commit."""
+    one, two, other = tmp_path / "one.bin", tmp_path / "two.bin", tmp_path / "other.bin"
+    same_id = write_file(one, 2 * MiB + 1, seed=11)
+    write_file(two, 2 * MiB + 1, seed=11)
+    other_id = write_file(other, 3 * MiB, seed=12)
+    fs = OxenFileSystem(
+        oxen_repo.namespace,
+        oxen_repo.name,
+        asynchronous=True,
+        skip_instance_cache=True,
+        large_file_threshold=MiB,
+        **options(oxen_repo),
+    )
+    try:
+        await fs._pipe_file("seed.txt", b"")
+        async with fs.transaction as tx:
+            tx.message = "three at once"
+            await asyncio.gather(
+                fs._put(str(one), "c/one.bin"),
+                fs._put(str(two), "c/two.bin"),
+                fs._put_file(str(other), "c/other.bin"),
+            )
+        found = {p: await fs._info(p) for p in ("c/one.bin", "c/two.bin", "c/other.bin")}
+        commits = [c async for c in (await fs._repo()).commits.history("main")]
+    finally:
+        await fs._close()
+    assert [c.message for c in commits[:2]] == ["three at once", "Write seed.txt"]
+    assert same_hash(found["c/one.bin"]["hash"], same_id)
+    assert same_hash(found["c/two.bin"]["hash"], same_id)
+    assert same_hash(found["c/other.bin"]["hash"], other_id)
