@@ -2,6 +2,8 @@
 
 A ``Stager`` makes its workspace on the first write, so a transaction that writes nothing
 makes none, and deletes it when discarded, so a transaction that raises commits nothing.
+Bytes in hand are staged as they are; local files by path (``fs.local``): small ones in
+bounded batches, large ones streamed through the uploader's large-file route.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from fsspec.asyn import sync
 from fsspec.transaction import Transaction
 
@@ -20,6 +23,16 @@ from ..config import Author
 from ..errors import NotFoundError, NothingToCommitError
 from ..models import Commit, Workspace
 from ..multipart import FilePart
+from ..upload.settings import LARGE_FILE
+from .local import (
+    PARTS_PER_REQUEST,
+    LocalSource,
+    check_threshold,
+    measure,
+    read_batch,
+    send_large,
+    small_batches,
+)
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
@@ -27,20 +40,22 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("oxen_async")
 
-# Parts per staging request: keeps one request's body (and the server's parse) moderate.
-PARTS_PER_REQUEST = 64
-
 
 class Stager:
     """Staged changes on ``branch`` awaiting one commit."""
 
-    def __init__(self, repo: RemoteRepo, branch: str) -> None:
+    def __init__(self, repo: RemoteRepo, branch: str, *, large_threshold: int = LARGE_FILE) -> None:
         self._repo = repo
         self.branch = branch
+        self.large_threshold = check_threshold(large_threshold)
         self._workspace: Workspace | None = None
-        # Concurrent writes of one call (fsspec gathers put_file) share one workspace: the
-        # server fails concurrent creations of workspaces on one branch (a lock error).
+        # Concurrent writes into one stager (a transaction's, from async code) share one
+        # workspace: the server fails concurrent creations of workspaces on one branch.
         self._creating = asyncio.Lock()
+        # One large file at a time (concurrent writes of a transaction share the stager):
+        # identical content shares one chunk area on the server, and memory stays one file's
+        # parts in flight.
+        self._sending_large = asyncio.Lock()
         self.written: list[str] = []
         self.removed: list[str] = []
 
@@ -61,6 +76,20 @@ class Stager:
             if missing:
                 raise OSError(f"the server did not stage {missing[:5]} (of {len(missing)})")
             self.written.extend(path for path, _ in batch)
+
+    async def add_local(self, files: Sequence[tuple[str, LocalSource]]) -> None:
+        """Stage local files at their repo paths (normalised), one bounded piece at a time:
+        batches of small files read whole, large files sent in parts from disk."""
+        sized = await anyio.to_thread.run_sync(measure, files)
+        small = [f for f in sized if f.size <= self.large_threshold]
+        for batch in small_batches(small):
+            await self.add(await anyio.to_thread.run_sync(read_batch, batch))
+        for f in sized:
+            if f.size > self.large_threshold:
+                workspace_id = await self._ensure_workspace()
+                async with self._sending_large:
+                    await send_large(self._repo, workspace_id, f)
+                self.written.append(f.repo_path)
 
     async def remove(self, repo_paths: Sequence[str]) -> None:
         workspace_id = await self._ensure_workspace()

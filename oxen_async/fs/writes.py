@@ -2,7 +2,8 @@
 
 Writes are staged into a workspace (``Stager``) and merged once: by the open transaction when
 there is one, by the call itself otherwise (``pipe`` of many files, ``put`` of a folder and
-``rm`` of many paths are one commit each, not one per file).
+``rm`` of many paths are one commit each, not one per file). ``put`` and files opened ``wb``
+stage from disk by path, so memory stays flat in the size of what is written.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from fsspec.asyn import AsyncFileSystem, sync
 
 from .. import config
 from ..errors import ConfigError, NotFoundError
+from ..upload.settings import LARGE_FILE
 from .clients import ClientPerLoop
 from .commits import OxenTransaction, Stager, target_path
+from .local import LocalSource, check_threshold
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
 
-# The stager of the write call in progress (``pipe`` of many files, ``put`` of a folder,
-# ``rm`` of many paths): every file it writes lands in that call's one commit.
-_CALL_STAGER: contextvars.ContextVar[Stager | None] = contextvars.ContextVar(
-    "oxen_fs_call_stager", default=None
+# The (local, remote) pairs of the ``put`` in progress: fsspec's ``put`` calls ``_put_file``
+# per file; ours records them so that ``put`` stages them together, as one commit.
+_PUT_PAIRS: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar(
+    "oxen_fs_put_pairs", default=None
 )
 
 
@@ -41,6 +44,12 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
     _author: tuple[str | None, str | None]
     _branch_checked: bool
     _clients: ClientPerLoop
+
+    def __init__(self, *args: Any, large_file_threshold: int = LARGE_FILE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Files over this many bytes are staged in parts, streamed from disk (the uploader's
+        # threshold: at most the server's gzip cap).
+        self.large_file_threshold = check_threshold(large_file_threshold)
 
     async def _repo(self) -> RemoteRepo:
         raise NotImplementedError
@@ -81,29 +90,35 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
                 ) from None
         self._branch_checked = True
 
+    def _new_stager(self, repo: RemoteRepo) -> Stager:
+        return Stager(repo, self.revision, large_threshold=self.large_file_threshold)
+
     async def _shared_stager(self) -> Stager | None:
-        call = _CALL_STAGER.get()
-        if call is not None:
-            return call
         transaction = self._transaction if self._intrans else None
         if isinstance(transaction, OxenTransaction):
             if transaction.stager is None:
-                transaction.stager = Stager(await self._repo(), self.revision)
+                transaction.stager = self._new_stager(await self._repo())
             return transaction.stager
         return None
 
     async def _write(
-        self, files: Sequence[tuple[str, bytes]], removals: Sequence[str], message: str | None
+        self,
+        files: Sequence[tuple[str, bytes]],
+        removals: Sequence[str],
+        message: str | None,
+        local: Sequence[tuple[str, LocalSource]] = (),
     ) -> None:
-        """Stage ``files`` and ``removals``: into the open transaction or write call, else as
-        one commit of their own."""
+        """Stage ``files`` (bytes), ``local`` (files on disk, by path) and ``removals``: into
+        the open transaction, else as one commit of their own."""
         self.author()  # no author: fail before anything is staged
         await self._check_branch()
         shared = await self._shared_stager()
-        stager = shared if shared is not None else Stager(await self._repo(), self.revision)
+        stager = shared if shared is not None else self._new_stager(await self._repo())
         try:
             if files:
                 await stager.add(files)
+            if local:
+                await stager.add_local(local)
             if removals:
                 await stager.remove(removals)
         except BaseException:
@@ -114,28 +129,14 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
             await stager.commit(self.author(), message or self.commit_message)
             self.invalidate_cache()
 
-    async def _in_one_commit(self, message: str | None, work: Any) -> Any:
-        """Run ``work`` (a coroutine of writes) so that all of it lands as one commit."""
-        if await self._shared_stager() is not None:
-            return await work
-        self.author()
-        await self._check_branch()
-        stager = Stager(await self._repo(), self.revision)
-        token = _CALL_STAGER.set(stager)
-        try:
-            result = await work
-        except BaseException:
-            await stager.discard()
-            raise
-        finally:
-            _CALL_STAGER.reset(token)
-        await stager.commit(self.author(), message or self.commit_message)
-        self.invalidate_cache()
-        return result
-
-    def write_closed_file(self, path: str, data: bytes, message: str | None) -> None:
-        """Called by a file opened ``wb`` as it closes (sync: fsspec files are sync)."""
-        sync(self.loop, self._write, [(self._rel(path), data)], (), message)
+    def write_closed_file(self, path: str, data: bytes | LocalSource, message: str | None) -> None:
+        """Called by a file opened ``wb`` as it closes (sync: fsspec files are sync), with its
+        bytes, or the spool file on disk they went to."""
+        target = target_path(self._rel(path))
+        if isinstance(data, LocalSource):
+            sync(self.loop, self._write, (), (), message, [(target, data)])
+        else:
+            sync(self.loop, self._write, [(target, data)], (), message)
 
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
@@ -157,14 +158,28 @@ class WriteOps(AsyncFileSystem):  # type: ignore[misc]
     async def _put_file(
         self, lpath: str, rpath: str, mode: str = "overwrite", **kwargs: Any
     ) -> None:
-        data = await anyio.to_thread.run_sync(_read_local, lpath)
-        if data is None:
+        pairs = _PUT_PAIRS.get()
+        if pairs is not None:
+            pairs.append((lpath, rpath))  # inside ``put``: it stages every pair at once
+            return
+        if await anyio.to_thread.run_sync(os.path.isdir, lpath):
             return  # a folder: folders come with their files
-        await self._write([(target_path(self._rel(rpath)), data)], (), kwargs.get("commit_message"))
+        source = [(target_path(self._rel(rpath)), LocalSource(lpath))]
+        await self._write((), (), kwargs.get("commit_message"), source)
 
     async def _put(self, lpath: Any, rpath: Any, recursive: bool = False, **kwargs: Any) -> Any:
-        work = super()._put(lpath, rpath, recursive=recursive, **kwargs)
-        return await self._in_one_commit(kwargs.get("commit_message"), work)
+        """fsspec's ``put`` resolves which local file goes where (our ``_put_file`` only records
+        each pair); then every file is staged by path, in bounded batches, as one commit."""
+        pairs: list[tuple[str, str]] = []
+        token = _PUT_PAIRS.set(pairs)
+        try:
+            await super()._put(lpath, rpath, recursive=recursive, **kwargs)
+        finally:
+            _PUT_PAIRS.reset(token)
+        files = await anyio.to_thread.run_sync(_files_only, pairs)
+        if files:
+            local = [(target_path(self._rel(r)), LocalSource(lp)) for lp, r in files]
+            await self._write((), (), kwargs.get("commit_message"), local)
 
     async def _rm(
         self, path: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any
@@ -197,8 +212,6 @@ def _outermost(items: Iterable[str]) -> list[str]:
     return chosen
 
 
-def _read_local(path: str) -> bytes | None:
-    if os.path.isdir(path):
-        return None
-    with open(path, "rb") as f:
-        return f.read()
+def _files_only(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The pairs whose local side is a file (folders come with their files)."""
+    return [(lp, r) for lp, r in pairs if not os.path.isdir(lp)]
