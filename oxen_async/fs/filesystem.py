@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import errno
 import os
 import posixpath
@@ -17,7 +16,7 @@ from fsspec.implementations.local import LocalFileSystem, make_path_posix
 from .. import config, paths
 from ..errors import ConfigError, NotFoundError
 from .clients import ClientPerLoop
-from .commits import OxenTransaction, Stager, target_path
+from .commits import OxenTransaction, target_path
 from .files import OxenFile
 from .reads import Info, entry_info, read_many, read_range, read_whole, root_info
 from .url import DEFAULT_REVISION, PROTOCOLS, URL_FORM, parse, strip
@@ -27,11 +26,6 @@ from .writes import WriteOps
 if TYPE_CHECKING:
     from ..client import OxenClient, RemoteRepo
 
-# The stager of the write call in progress (``pipe`` of many files, ``put`` of a folder,
-# ``rm`` of many paths): every file it writes lands in that call's one commit.
-_CALL_STAGER: contextvars.ContextVar[Stager | None] = contextvars.ContextVar(
-    "oxen_fs_call_stager", default=None
-)
 # ``cat`` of many paths: a folder holding this many of them is listed (one request a page)
 # rather than asked about path by path; at most INFO_IN_FLIGHT such questions at once.
 LIST_PARENT_AT = 8
