@@ -16,6 +16,7 @@ import anyio
 import anyio.from_thread
 from anyio.abc import ObjectSendStream
 
+from ...errors import FileChangedError
 from ..counters import Counters
 from ..pack import FileJob
 from ..parts import LargeFileResult, send_by_server_route
@@ -65,6 +66,8 @@ class BatchFetcher:
                     )
                 except (OSError, ValueError) as exc:
                     fetched[job.rel_path] = exc
+                except FileChangedError as exc:  # pack reports a ValueError by path
+                    fetched[job.rel_path] = ValueError(str(exc))
 
         async with anyio.create_task_group() as tg:
             for job in jobs:
