@@ -12,6 +12,7 @@ from oxen_async.errors import ConfigError
 from oxen_async.hashing import hash_bytes
 from oxen_async.upload.report import UploadProgress
 from oxen_async.upload.settings import LARGE_FILE
+from oxen_async.upload.sources import RemoteSource
 
 from .conftest import MotoServer, start_moto
 from .helpers import AUTHOR, branch_files, commit_count
@@ -37,8 +38,22 @@ def large_objects() -> dict[str, bytes]:
     }
 
 
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The object paths the uploader read (a counting wrapper: the reads still happen)."""
+    paths: list[str] = []
+    read = RemoteSource.read
+
+    async def counted(self: RemoteSource, path: str, *args: Any, **kwargs: Any) -> bytes:
+        paths.append(path)
+        return await read(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(RemoteSource, "read", counted)
+    return paths
+
+
 async def test_thousands_of_objects_one_commit_rerun_nothing_two_changed_one_commit(
-    repo: RemoteRepo, s3: tuple[Any, str], moto: MotoServer, tmp_path: Path
+    repo: RemoteRepo, s3: tuple[Any, str], moto: MotoServer, tmp_path: Path, reads: list[str]
 ) -> None:
     fs, bucket = s3
     objects = {**small_objects(), **large_objects()}
@@ -53,6 +68,8 @@ async def test_thousands_of_objects_one_commit_rerun_nothing_two_changed_one_com
     assert report.commit_id is not None and report.files_uploaded == len(objects)
     assert report.large_files == 2
     assert (await repo.branches.get("main")).commit_id == report.commit_id
+    assert {f"{bucket}/data/{rel}" for rel in objects} <= set(reads)
+    reads.clear()
     before = await commit_count(repo) - 1
     assert await branch_files(repo) == {rel: hash_bytes(data) for rel, data in objects.items()}
 
@@ -61,6 +78,7 @@ async def test_thousands_of_objects_one_commit_rerun_nothing_two_changed_one_com
     )
     assert rerun.ok and rerun.commit_id is None and rerun.files_uploaded == 0
     assert rerun.files_unchanged == len(objects)
+    assert reads == []  # the listing's ETags vouched for every object: nothing read
     assert await commit_count(repo) == before + 1
 
     objects["flat/obj-00007.txt"] = b"changed in the bucket"
@@ -73,6 +91,7 @@ async def test_thousands_of_objects_one_commit_rerun_nothing_two_changed_one_com
     assert changed.ok, changed.failed
     assert changed.commit_id is not None and changed.files_uploaded == 2
     assert changed.files_unchanged == len(objects) - 2
+    assert set(reads) == {f"{bucket}/data/flat/obj-00007.txt", f"{bucket}/data/big/one.bin"}
     assert await commit_count(repo) == before + 2
     assert await branch_files(repo) == {rel: hash_bytes(data) for rel, data in objects.items()}
 
