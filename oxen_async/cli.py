@@ -399,8 +399,6 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
     storage_options = dict(args.source_option)
     local_dir: Path | str
     if is_url(args.local_dir):
-        if args.dask:
-            raise UsageError("--dask takes local folders; a URL source uploads from here")
         local_dir = checked_source(args.local_dir, storage_options)
     elif storage_options:
         raise UsageError("--source-option only applies to a URL SOURCE (s3://..., memory://...)")
@@ -439,7 +437,6 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
     if storage_options:
         options["storage_options"] = storage_options
     if args.dask:
-        assert isinstance(local_dir, Path)
         report = _dask_upload(args, state, local_dir, namespace, name, options)
     else:
         # A bar only for a person watching: never into a pipe or a log, never beside --json.
@@ -455,7 +452,7 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
 def _dask_upload(
     args: argparse.Namespace,
     state: _RunState,
-    local_dir: Path,
+    local_dir: Path | str,
     namespace: str,
     name: str,
     options: dict[str, Any],
