@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,20 @@ async def test_credentials_the_store_refuses_are_one_line(
     assert message.startswith(f"{url}: the store refused the credentials")
     assert "\n" not in message and "wrong" not in message
     assert await commit_count(repo) == before
+
+
+async def test_an_endpoint_nothing_listens_on_is_one_line(
+    repo: RemoteRepo, moto: MotoServer, tmp_path: Path
+) -> None:
+    with socket.socket() as s:  # a port bound and never listened on: connections are refused
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+        options = {**moto.options(), "endpoint_url": dead}
+        with pytest.raises(ConfigError) as caught:
+            await repo.upload_folder(
+                "s3://bucket/data", author=AUTHOR, state_dir=tmp_path, storage_options=options
+            )
+    message = str(caught.value)
+    assert message.startswith("s3://bucket/data: cannot reach the source: ")
+    assert dead in message and "\n" not in message
+    assert await commit_count(repo) == 0

@@ -132,7 +132,7 @@ class RemoteSource:
             raise SourceError(
                 f"{self.url}: the store refused the credentials: {_reason(exc)}"
             ) from None
-        except OSError as exc:
+        except Exception as exc:  # a store's client raises its own kinds (connection refused)
             raise SourceError(f"{self.url}: cannot reach the source: {_reason(exc)}") from None
         if info.get("type") != "directory":
             raise SourceError(f"{self.url}: is a file, not a folder")
@@ -145,7 +145,7 @@ class RemoteSource:
             path, rel_dir = stack.pop()
             try:
                 entries = await self.call("ls", path, detail=True)
-            except OSError as exc:
+            except Exception as exc:  # reported by path: the other folders go on
                 where = self.where(path)
                 if isinstance(exc, PermissionError):
                     raise SourceError(f"{where}: the store refused the credentials") from None
@@ -185,6 +185,14 @@ class RemoteSource:
         """Bytes ``start:end`` (``end`` None: to the end) of the object listed with ``size``
         and ``token``. Raises SourceChangedError when it is no longer that object, OSError
         when it cannot be read."""
+        try:
+            return await self._read(path, size, token, start, end)
+        except (OSError, FileChangedError):
+            raise
+        except Exception as exc:  # a store client's own error: a read error, by path
+            raise OSError(f"{self.where(path)}: {_reason(exc)}") from exc
+
+    async def _read(self, path: str, size: int, token: int, start: int, end: int | None) -> bytes:
         stop = size if end is None else min(end, size)
         if self._is_s3:
             data, found = await _on_fs_loop(self.fs, self._s3_get(path, start, stop))
