@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         FileChangedError,
         HTTPError,
         IntegrityError,
+        ManifestError,
         NotFoundError,
         NothingToCommitError,
         OxenError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         UpdateRequiredError,
     )
     from .hashing import hash_bytes, hash_file
+    from .manifest import ManifestCheck, verify_manifest
     from .models import (
         Branch,
         Commit,
@@ -76,6 +78,8 @@ _EXPORTS = {
     "HTTPError": ".errors",
     "IntegrityError": ".errors",
     "iter_files": ".download",
+    "ManifestCheck": ".manifest",
+    "ManifestError": ".errors",
     "Mergeability": ".models",
     "MetadataEntry": ".models",
     "NotFoundError": ".errors",
@@ -96,6 +100,7 @@ _EXPORTS = {
     "UpdateRequiredError": ".errors",
     "VersionInfo": ".models",
     "VersionUploadError": ".api.versions",
+    "verify_manifest": ".manifest",
     "Workspace": ".models",
 }
 
@@ -130,6 +135,8 @@ __all__ = [
     "FilePart",
     "HTTPError",
     "IntegrityError",
+    "ManifestCheck",
+    "ManifestError",
     "Mergeability",
     "MetadataEntry",
     "NotFoundError",
@@ -156,4 +163,5 @@ __all__ = [
     "hash_bytes",
     "hash_file",
     "iter_files",
+    "verify_manifest",
 ]

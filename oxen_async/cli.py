@@ -39,6 +39,7 @@ from .cli_render import (
 from .errors import (
     ConfigError,
     HTTPError,
+    ManifestError,
     NotFoundError,
     OxenError,
     TransportError,
@@ -304,6 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--force", action="store_true", help="with --delete: lift the default removal guard"
     )
+    up.add_argument(
+        "--manifest",
+        nargs="?",
+        const=True,
+        metavar="PATH",
+        help="also write a blake3 manifest (b3sum format) into the commit, listing every file "
+        "under its folder: PATH relative to --dest (default: MANIFEST.b3sum; write "
+        "--manifest=PATH before LOCAL_DIR)",
+    )
     up.set_defaults(run=cmd_upload)
 
     down = sub.add_parser(
@@ -329,7 +339,27 @@ def build_parser() -> argparse.ArgumentParser:
         "($OXEN_ASYNC_CACHE, else the user cache folder)",
     )
     down.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    down.add_argument(
+        "--verify-manifest",
+        nargs="?",
+        const=True,
+        metavar="PATH",
+        help="check the files against the blake3 manifest among them (PATH relative to --path, "
+        "default: MANIFEST.b3sum); files that fail are deleted",
+    )
     down.set_defaults(run=cmd_download)
+
+    verify = sub.add_parser(
+        "verify",
+        help="check a local folder against a blake3 manifest",
+        description="Check every line of MANIFEST (default: LOCAL_DIR/MANIFEST.b3sum) against "
+        "the files of LOCAL_DIR, which its paths are relative to (as b3sum --check run there). "
+        "Exit 0: all match; 1: a file is mismatched, missing or not listed; 2: bad input.",
+    )
+    verify.add_argument("local_dir", metavar="LOCAL_DIR")
+    verify.add_argument("manifest", metavar="MANIFEST", nargs="?")
+    verify.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    verify.set_defaults(run=cmd_verify)
 
     ls = sub.add_parser(
         "ls",
@@ -436,6 +466,8 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
         options["force_delete"] = True
     if storage_options:
         options["storage_options"] = storage_options
+    if args.manifest is not None:
+        options["manifest"] = args.manifest
     if args.dask:
         report = _dask_upload(args, state, local_dir, namespace, name, options)
     else:
@@ -465,6 +497,8 @@ def _dask_upload(
     # The removal guard's options only mean something with --delete, refused above.
     options.pop("max_delete", None)
     options.pop("force_delete", None)
+    if options.pop("manifest", None) is not None:
+        raise UsageError("--manifest needs the whole folder in one upload: not with --dask")
     if options.pop("resume", True) is False:
         raise UsageError("--no-resume: a Dask upload always starts a fresh workspace")
     options.pop("batch_bytes", None)  # each shard keeps the default batch size
@@ -523,18 +557,39 @@ def cmd_download(args: argparse.Namespace, state: _RunState) -> int:
         from .download import ContentCache
 
         options["cache"] = ContentCache()
+    if args.verify_manifest is not None:
+        options["verify_manifest"] = args.verify_manifest
 
     async def download() -> DownloadReport:
         async with _client(args) as oxen:
             repo = oxen.repo(namespace, name)
             return await repo.download_folder(args.revision, args.path, local_dir, **options)
 
-    report = asyncio.run(download())
+    try:
+        report = asyncio.run(download())
+    except ManifestError:
+        state.started = True  # the download happened; its check failed: exit 1, not 2
+        raise
     if args.json:
         out(download_json(report))
     else:
         out("\n".join(download_summary(report, args.repo)))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_verify(args: argparse.Namespace, state: _RunState) -> int:
+    from .manifest import verify_manifest
+
+    check = verify_manifest(args.local_dir, args.manifest)  # ManifestError: bad input (exit 2)
+    for label, items in (
+        ("MISMATCH", check.mismatched),
+        ("MISSING", check.missing),
+        ("NOT LISTED", check.extra),
+    ):
+        for path in items:
+            out(f"{label}: {printable(path)}")
+    out(printable(check.summary()))
+    return EXIT_OK if check.ok else EXIT_FAILED
 
 
 def cmd_ls(args: argparse.Namespace, state: _RunState) -> int:
@@ -613,7 +668,7 @@ def _secrets(args: argparse.Namespace) -> list[str]:
 
 def _describe(exc: BaseException) -> str:
     """One line that names the problem in the user's terms."""
-    if isinstance(exc, UsageError | ConfigError):
+    if isinstance(exc, UsageError | ConfigError | ManifestError):
         return str(exc)
     if isinstance(exc, UnauthorizedError):
         return (

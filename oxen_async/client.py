@@ -152,13 +152,21 @@ class RemoteRepo:
         *,
         concurrency: int = 8,
         cache: ContentCache | None = None,
+        verify_manifest: bool | str = False,
     ) -> DownloadReport:
         """Mirror ``remote_dir`` at ``revision`` into ``local_dir``, skipping files already
-        there with the same content id (``oxen_async.download.download_folder``)."""
+        there with the same content id (``oxen_async.download.download_folder``), checked
+        against its blake3 manifest with ``verify_manifest``."""
         from .download import download_folder
 
         return await download_folder(
-            self, revision, remote_dir, local_dir, concurrency=concurrency, cache=cache
+            self,
+            revision,
+            remote_dir,
+            local_dir,
+            concurrency=concurrency,
+            cache=cache,
+            verify_manifest=verify_manifest,
         )
 
     def iter_files(

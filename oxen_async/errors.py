@@ -104,6 +104,10 @@ class IntegrityError(OxenError):
     """Downloaded or uploaded bytes do not match their content id."""
 
 
+class ManifestError(IntegrityError):
+    """A blake3 manifest is unreadable or malformed, or a tree does not match it."""
+
+
 def error_for_status(
     method: str,
     url: str,

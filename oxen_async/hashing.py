@@ -7,6 +7,7 @@ characters; ``xxh3_128_hexdigest`` pads and would be the wrong id for those file
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 import anyio.to_thread
 import xxhash
@@ -62,12 +63,19 @@ class StreamingHasher:
         return format_hash(self._h.intdigest())
 
 
-def hash_file_sync(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """(content id, size) of a file, read in pieces. Blocking: call from a worker thread."""
+class _Updates(Protocol):
+    def update(self, data: bytes, /) -> object: ...
+
+
+def hash_file_sync(path: str | os.PathLike[str], also: _Updates | None = None) -> tuple[str, int]:
+    """(content id, size) of a file, read in pieces; each piece is fed to ``also`` too (a
+    second hash from the same read). Blocking: call from a worker thread."""
     h = StreamingHasher()
     with open(path, "rb") as f:
         while chunk := f.read(READ_CHUNK):
             h.update(chunk)
+            if also is not None:
+                also.update(chunk)
     return h.hexdigest(), h.size
 
 

@@ -29,6 +29,7 @@ from .cache import ContentCache
 from .local import is_current, relative_target, sweep_leftovers
 from .ranged import fetch_large
 from .report import DownloadReport, pin_revision
+from .verified import check_download, manifest_rel
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
@@ -229,6 +230,7 @@ async def download_folder(
     *,
     concurrency: int = 8,
     cache: ContentCache | None = None,
+    verify_manifest: bool | str = False,
 ) -> DownloadReport:
     """Download every file below ``remote_dir`` at ``revision`` into ``local_dir``.
 
@@ -238,8 +240,13 @@ async def download_folder(
     Per-file failures are collected in the report; an unknown revision or directory raises
     NotFoundError. Local files absent remotely are left alone. ``concurrency`` bounds the
     transfer requests in flight.
+
+    ``verify_manifest``: then check the files against the blake3 manifest among them (True:
+    ``MANIFEST.b3sum``, or its path relative to ``remote_dir``); on a mismatch the failing files
+    are deleted and ManifestError says which (``download.verified``).
     """
     limits.concurrency(concurrency)
+    manifest = manifest_rel(verify_manifest) if verify_manifest else None
     # Before any request: a target under a file would otherwise fail once per file.
     problem = paths.writable_target(os.fspath(local_dir))
     if problem is not None:
@@ -263,4 +270,6 @@ async def download_folder(
         done = len(report.downloaded) + len(report.skipped) + len(report.failed)
         report.files_pending = max(0, run.listed - done)
     report.seconds = time.monotonic() - started
+    if manifest is not None and run.fatal is None:
+        await check_download(report, root, manifest)
     return report

@@ -4,7 +4,8 @@ Importable without pytest. Main entry points:
 
 - ``OxenTestServer``: the server object (``start()``/``stop()`` in a thread, ``faults``, ``stats``);
 - ``serve`` / ``run_server``: run it as a process (``python -m oxen_async.testing``);
-- ``ServerHandle`` / ``start_fake_server``: what the ``oxen_server`` fixture yields.
+- ``ServerHandle`` / ``start_fake_server``: what the ``oxen_server`` fixture yields;
+- ``Relay``: a loopback HTTP relay to put in front of any server, to count, stall or cut.
 
 Names load on first use: the pytest plugin lives in this package, and a project that installs
 us must not pay for aiohttp.web in every pytest run until it uses a fixture.
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from oxen_async.testing.faults import FaultController, FaultRule
     from oxen_async.testing.handle import RepoHandle, ServerHandle, start_fake_server
+    from oxen_async.testing.relay import Relay
+    from oxen_async.testing.relay_rules import RelayStats, Tripwire
     from oxen_async.testing.server import OxenTestServer, run_server, serve
     from oxen_async.testing.stats import RequestStats, RouteStats
 
@@ -25,10 +28,13 @@ _EXPORTS = {
     "FaultController": "oxen_async.testing.faults",
     "FaultRule": "oxen_async.testing.faults",
     "OxenTestServer": "oxen_async.testing.server",
+    "Relay": "oxen_async.testing.relay",
+    "RelayStats": "oxen_async.testing.relay_rules",
     "RepoHandle": "oxen_async.testing.handle",
     "RequestStats": "oxen_async.testing.stats",
     "RouteStats": "oxen_async.testing.stats",
     "ServerHandle": "oxen_async.testing.handle",
+    "Tripwire": "oxen_async.testing.relay_rules",
     "run_server": "oxen_async.testing.server",
     "serve": "oxen_async.testing.server",
     "start_fake_server": "oxen_async.testing.handle",
@@ -48,10 +54,13 @@ __all__ = [
     "FaultController",
     "FaultRule",
     "OxenTestServer",
+    "Relay",
+    "RelayStats",
     "RepoHandle",
     "RequestStats",
     "RouteStats",
     "ServerHandle",
+    "Tripwire",
     "run_server",
     "serve",
     "start_fake_server",

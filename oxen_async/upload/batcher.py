@@ -49,6 +49,7 @@ class Packer:
         # ones waiting on the stream no longer tell it).
         self.in_flight: Callable[[], int] | None = None
         self._memo = CompressionMemo()
+        self.blake3 = False  # an upload writing a manifest: blake3 of what is packed too
         # A URL source's reads (upload.sources): a batch's bytes fetched before packing.
         self.fetch = fetch
 
@@ -56,10 +57,12 @@ class Packer:
         self, jobs: list[FileJob], read: Callable[[FileJob], bytes] = read_job
     ) -> PackedBatch:
         """Pack (blocking: a worker thread), and remember the hashes pack computed."""
-        packed = pack(jobs, self.compress, self.prefix, self._memo, read)
+        packed = pack(jobs, self.compress, self.prefix, self._memo, self.blake3, read)
         self.state.cache_hashes(
             (j.rel_path, j.size, j.mtime_ns, j.inode, j.hash) for j in packed.jobs if j.inode
         )
+        if self.blake3:
+            self.state.remember_blake3((j.hash, j.blake3) for j in packed.jobs)
         return packed
 
     async def pack(self, jobs: list[FileJob]) -> PackedBatch:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import anyio.to_thread
+import blake3
 from anyio.abc import ObjectReceiveStream
 
 from ..errors import FileChangedError, HTTPError, TransportError
@@ -73,7 +75,7 @@ class LargeFileStage:
         *,
         prefix: str,
         send: LargeFileSend = send_large_file,
-        hash_file: Callable[[FileJob], str] | None = None,
+        hash_file: Callable[[FileJob, Any], str] | None = None,
     ) -> None:
         self.repo = repo
         self.workspace = workspace
@@ -85,11 +87,12 @@ class LargeFileStage:
         self.send_file = send
         self.hash_file = hash_file  # a URL source's checked hash (upload.sources)
         self._by_hash = KeyedLocks[str]()
+        self.blake3 = False  # an upload writing a manifest: blake3 from the hashing read too
 
     async def run(self, jobs: ObjectReceiveStream[FileJob]) -> None:
         async with jobs:
             async for job in jobs:
-                if not job.hash:
+                if not job.hash or self.blake3:
                     # Hashed here, not in the plan: one large file hashes while another sends.
                     try:
                         job.hash = await anyio.to_thread.run_sync(self._hash, job)
@@ -106,18 +109,29 @@ class LargeFileStage:
     def _hash(self, job: FileJob) -> str:
         """Content id of a large file: from the hash cache, or read whole (blocking)."""
         key = (job.rel_path, job.size, job.mtime_ns, job.inode)
-        cached = self.state.cached_hashes([key]).get(job.rel_path)
-        if cached:
+        cached = self.state.cached_hashes([key]).get(job.rel_path) or job.hash
+        if cached and (not self.blake3 or self.state.blake3_of([cached])):
             return cached
-        if self.hash_file is not None:
-            digest = self.hash_file(job)
-            self.state.cache_hashes([(*key, digest)])
-            return digest
-        digest, size = hash_file_sync(job.abs_path)
+        # The manifest's blake3 comes from this read, not the send's: parts are read out of
+        # order, several at once, and blake3 wants the bytes in order. The send checks size and
+        # mtime per part and the server checks the whole against this id, so what is sent is
+        # what was hashed here.
+        b3 = blake3.blake3() if self.blake3 else None
+        if self.hash_file is not None:  # a URL source: its read checks the object's version
+            digest = self.hash_file(job, b3)
+        else:
+            digest = self._hash_local(job, b3)
+        self.state.cache_hashes([(*key, digest)])
+        if b3 is not None:
+            self.state.remember_blake3([(digest, b3.hexdigest())])
+        return digest
+
+    @staticmethod
+    def _hash_local(job: FileJob, b3: Any) -> str:
+        digest, size = hash_file_sync(job.abs_path, b3)
         st = os.stat(job.abs_path)
         if (size, st.st_size, st.st_mtime_ns) != (job.size, job.size, job.mtime_ns):
             raise FileChangedError(f"{job.rel_path}: file changed while it was being hashed")
-        self.state.cache_hashes([(*key, digest)])
         return digest
 
     async def send(self, job: FileJob) -> None:

@@ -23,6 +23,7 @@ import msgspec
 from .. import paths
 from ..api.workspaces import staging_form
 from ..hashing import hash_bytes
+from ..manifest import blake3_bytes
 from ..multipart import EncodedForm, FilePart, unsendable_filename
 
 CompressMode = Literal["auto", "always", "never"]
@@ -60,6 +61,7 @@ class FileJob(msgspec.Struct, gc=False):
     hash: str
     attempts: int = 0
     inode: int = 0
+    blake3: str = ""  # for a manifest: set with ``hash``, from the same bytes
 
 
 @dataclass(slots=True)
@@ -209,13 +211,14 @@ def pack(
     mode: CompressMode,
     prefix: str = "",
     memo: CompressionMemo | None = None,
+    blake3_too: bool = False,
     read: Callable[[FileJob], bytes] = read_job,
 ) -> PackedBatch:
     """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``.
 
     Part filenames are ``prefix + rel_path``, the whole repo path, as
-    ``api.workspaces.staging_form`` wants them. ``read`` gets a job's bytes (a URL source
-    passes its fetched objects, ``upload.sources``).
+    ``api.workspaces.staging_form`` wants them. ``blake3_too``: set ``job.blake3`` too.
+    ``read`` gets a job's bytes (a URL source passes its fetched objects, ``upload.sources``).
     """
     batch = PackedBatch()
     parts: list[FilePart] = []
@@ -228,6 +231,8 @@ def pack(
             batch.failures.append((job, f"cannot read: {reason}"))
             continue
         job.hash = hash_bytes(data)
+        if blake3_too:  # the manifest's line, from the very bytes sent
+            job.blake3 = blake3_bytes(data)
         wire = encoded.get(job.hash)
         if wire is None:
             wire = encoded[job.hash] = encode_content(data, mode, job.rel_path, memo)

@@ -38,6 +38,7 @@ from .expiry import expire_stale_states, touch
 from .large import LargeFileStage
 from .listing import BranchListings
 from .looplag import LoopLagMonitor, frozen_gc
+from .manifest import ManifestPlace, ManifestResult, stage_manifest
 from .pack import CompressMode, FileJob, PackedBatch
 from .planner import Planner, plan_stage, settle_pieces
 from .removals import stage_removals
@@ -94,6 +95,7 @@ async def upload_folder(
     state_dir: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    manifest: bool | str | None = None,
 ) -> UploadReport:
     """Upload ``local_dir`` to ``dest`` on ``branch`` as one commit and report every file.
 
@@ -111,6 +113,11 @@ async def upload_folder(
     reuses the workspace and skips what it had staged. Raises ConfigError (bad arguments),
     NotFoundError (no such repository), UnauthorizedError, TransportError before anything is
     sent; once sending started, failures land in the report instead.
+
+    ``manifest``: also write a blake3 manifest in ``b3sum`` format into the same commit, True
+    for ``MANIFEST.b3sum`` in ``dest``, or a path relative to ``dest``; it lists every file under
+    its folder at the commit (``oxen_async.upload.manifest``; check it with
+    ``oxen_async.verify_manifest``, ``b3sum --check`` or ``download_folder(verify_manifest=)``).
     """
     settings = resolve(
         local_dir,
@@ -130,6 +137,7 @@ async def upload_folder(
         max_delete=max_delete,
         force_delete=force_delete,
         storage_options=storage_options,
+        manifest=manifest,
     )
     return (await run_upload(repo, settings)).report
 
@@ -190,6 +198,10 @@ class _Upload:
         self._stages: TaskGroup | None = None  # the pipeline's task group, while it runs
         self.planner: Planner | None = None
         self._workspace_asked = False
+        self.manifest = (
+            ManifestPlace(settings.manifest, settings.prefix) if settings.manifest else None
+        )
+        self.manifest_result = ManifestResult()
 
     async def run(self, started: float) -> UploadReport:
         settings = self.settings
@@ -215,6 +227,18 @@ class _Upload:
                         self.counters,
                         settings.removal_guard,
                         f"{self.repo.full_name}@{settings.branch}:/{settings.dest}",
+                        keep=frozenset([self.manifest.repo_path] if self.manifest else []),
+                    )
+                if self.manifest is not None:
+                    self.manifest_result = await stage_manifest(
+                        self.repo,
+                        self.manifest,
+                        root=settings.root,
+                        head=self.head,
+                        workspace=self.workspace,
+                        state=self.state,
+                        unsent=self.give_ups.unsent,
+                        large_threshold=settings.large_threshold,
                     )
                 self.counters.phase("committing")
                 commit = await self._commit()
@@ -227,7 +251,7 @@ class _Upload:
 
     def _report(self, commit: Commit | None, error: str | None, started: float) -> UploadReport:
         self.counters.phase("done")
-        return build_report(
+        report = build_report(
             self.counters,
             self.lag,
             repo=self.repo.full_name,
@@ -237,6 +261,11 @@ class _Upload:
             error=error,
             elapsed_s=time.perf_counter() - started,
         )
+        if self.manifest is not None:
+            report.manifest = self.manifest.repo_path
+            report.manifest_staged = self.manifest_result.staged
+            report.manifest_hashed = self.manifest_result.hashed
+        return report
 
     async def _leave_staged(self) -> None:
         """A shard's end: what failed is unstaged (a request given up may have staged it
@@ -272,6 +301,7 @@ class _Upload:
             else None,
             capacity=PLANNERS * 2,
         )
+        writes_manifest = self.manifest is not None
         packer = Packer(
             self.state,
             self.counters,
@@ -296,6 +326,7 @@ class _Upload:
             prefix=s.prefix,
             **source_stages.large_file_hooks(source),
         )
+        packer.blake3 = large.blake3 = writes_manifest
         scan_tx, scan_rx = anyio.create_memory_object_stream[tuple[str, list[ScanItem]]](4)
         # Jobs travel a directory piece at a time: one hand-over per piece, not per file.
         small_tx, small_rx = anyio.create_memory_object_stream[list[FileJob]](2)
@@ -359,6 +390,7 @@ class _Upload:
         count = self.counters.progress.files_sent + self.counters.progress.files_resumed
         removed = self.counters.removed
         extra = f", remove {removed}" if removed else ""
+        extra += ", update its manifest" if self.manifest_result.staged else ""
         return await commit_upload(
             self.repo,
             self.workspace,

@@ -18,6 +18,7 @@ import enum
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio.to_thread
 import xxhash
@@ -77,7 +78,7 @@ class Planner:
         large_threshold: int,
         resumed: bool,
         synced: bool = False,
-        hash_file: Callable[[LocalFile], str] | None = None,
+        hash_file: Callable[[LocalFile, Any], str] | None = None,
     ) -> None:
         self.state = state
         self.hash_file = hash_file  # a URL source's hash (upload.sources); else the disk's
@@ -160,7 +161,7 @@ class Planner:
                 continue
             try:
                 if self.hash_file is not None:
-                    digest = self.hash_file(f)
+                    digest = self.hash_file(f, None)
                 else:
                     digest = hash_file_sync(f.abs_path)[0]
             except (OSError, FileChangedError):

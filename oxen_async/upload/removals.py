@@ -52,8 +52,10 @@ async def stage_removals(
     counters: Counters,
     guard: RemovalGuard,
     where: str,
+    keep: frozenset[str] = frozenset(),
 ) -> None:
-    """Count, check with ``guard`` (RemovalRefusedError: nothing staged), then stage."""
+    """Count, check with ``guard`` (RemovalRefusedError: nothing staged), then stage.
+    ``keep``: repo paths never removed (the upload's own manifest)."""
     if head is None:
         return
     prefix = f"{dest}/" if dest else ""
@@ -68,6 +70,8 @@ async def stage_removals(
 
     try:
         async for remote_path, _entry in repo.dirs.walk(head.id, dest):
+            if remote_path in keep:
+                continue
             total += 1
             pending.append(remote_path[len(prefix) :])
             if len(pending) >= PAGE:

@@ -67,6 +67,13 @@ class UploadReport(msgspec.Struct, kw_only=True):
     batch_retries: int = 0
     file_retries: int = 0
     skipped_symlink_dirs: list[str] = []
+    manifest: str | None = None
+    """The blake3 manifest's repo path, when the upload wrote one (``manifest=``)."""
+    manifest_staged: bool = False
+    """Whether this run changed the manifest (False: the branch's one already matched)."""
+    manifest_hashed: int = 0
+    """Files read again for the manifest (one per content): no blake3 known from an upload,
+    no line on the branch."""
     elapsed_s: float = 0.0
     loop_lag_p99_ms: float = 0.0
     loop_lag_max_ms: float = 0.0

@@ -68,6 +68,8 @@ class UploadSettings:
         """What the upload state is keyed on: the folder's path, or the source URL."""
         return self.source.key if self.source is not None else str(self.root)
 
+    manifest: str | None = None  # the blake3 manifest's path relative to ``dest``, if any
+
     @property
     def merges(self) -> bool:
         """False for an upload into a caller-named workspace: its caller merges."""
@@ -116,6 +118,7 @@ def resolve(
     workspace_id: str | None = None,
     shard: Shard | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    manifest: bool | str | None = None,
 ) -> UploadSettings:
     """Check every argument; raise ConfigError naming the first bad one. ``local_dir`` may be
     an fsspec URL (``s3://bucket/prefix``), opened with ``storage_options``."""
@@ -136,6 +139,7 @@ def resolve(
         raise ConfigError(f"shard {shard.index} of {shard.count} does not exist")
     if workspace_id is not None and delete_missing:
         raise ConfigError("delete_missing needs the whole folder: not with a named workspace")
+    manifest_rel = manifest_path(root, manifest, named_workspace=workspace_id is not None)
     who = author or config.resolve_author()
     if who is None:
         raise ConfigError(
@@ -161,4 +165,26 @@ def resolve(
         workspace_id=workspace_id,
         shard=shard,
         source=source,
+        manifest=manifest_rel,
     )
+
+
+def manifest_path(root: Path, manifest: bool | str | None, *, named_workspace: bool) -> str | None:
+    """The manifest's path relative to the upload's folder: True is ``MANIFEST.b3sum`` in the
+    upload's target folder; a string is a path there (the manifest covers the files under its
+    own folder). Raises ConfigError for an unusable one."""
+    if manifest is None or manifest is False:
+        return None
+    from ..manifest import DEFAULT_MANIFEST
+
+    rel = DEFAULT_MANIFEST if manifest is True else paths.repo_path(str(manifest))
+    if not rel:
+        raise ConfigError("manifest: an empty path; pass True for MANIFEST.b3sum")
+    if named_workspace:
+        raise ConfigError("manifest needs the whole upload in one run: not with a named workspace")
+    if os.path.lexists(root / rel):
+        raise ConfigError(
+            f"manifest {rel!r}: the folder has a file of that name, which the manifest would "
+            "replace; pick another path"
+        )
+    return rel

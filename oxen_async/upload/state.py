@@ -12,6 +12,8 @@
   head is that commit, a piece with the same fingerprint is unchanged as a whole: no listing,
   no hash lookup. Rows a run notes are ``same`` (verified against the head) or ``sent`` (the
   rest of its files sent); the run's end settles them as ``synced`` to the commit it leaves.
+- ``blake3``: blake3 by content id, from bytes an upload read (for its manifest, see
+  upload/manifest.py): a fact about content, so a rerun knows the lines of files it skips.
 
 All methods block: the pipeline calls them from worker threads. Writes run in explicit
 transactions (one commit per batch of rows, not per row).
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS hashes (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL, hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS blake3 (xxh3 TEXT PRIMARY KEY, b3 TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pieces (
     dir TEXT NOT NULL, digest TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (dir, digest, kind)
 ) WITHOUT ROWID;
@@ -176,6 +179,13 @@ class UploadState:
         with self._lock:
             return [(row[0], row[1]) for row in self._db.execute(query, (REMOVED,))]
 
+    def staged_changes(self) -> list[tuple[str, str]]:
+        """(path, content id or ``REMOVED``) of every change this run staged or confirmed."""
+        with self._lock:
+            return [
+                tuple(row) for row in self._db.execute("SELECT path, hash FROM staged WHERE seen=1")
+            ]
+
     def unconfirmed(self) -> list[str]:
         """Paths an earlier run staged that this run did not confirm (no longer wanted)."""
         with self._lock:
@@ -213,6 +223,20 @@ class UploadState:
         if rows:
             with self._write() as db:
                 db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
+
+    # -- blake3 by content id (manifests) ---------------------------------------------------
+
+    def blake3_of(self, ids: Iterable[str]) -> dict[str, str]:
+        with self._lock:
+            rows = _each_in(self._db, "SELECT xxh3, b3 FROM blake3 WHERE xxh3 IN ({})", list(ids))
+        return dict(rows)
+
+    def remember_blake3(self, items: Iterable[tuple[str, str]]) -> None:
+        """(content id, blake3) pairs, each from one read of the same bytes."""
+        rows = [item for item in items if item[1]]
+        if rows:
+            with self._write() as db:
+                db.executemany("INSERT OR REPLACE INTO blake3 VALUES (?, ?)", rows)
 
     # -- directory pieces known in sync -----------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Protocol
 from ..api.branches import Branches
 from ..api.commits import Commits
 from ..api.dirs import Dirs
+from ..api.files import Files
 from ..api.uploads import Uploads
 from ..api.versions import Versions
 from ..api.workspaces import Workspaces
@@ -19,6 +20,7 @@ class UploadTarget(Protocol):
     branches: Branches
     commits: Commits
     dirs: Dirs
+    files: Files  # the manifest's reads of the branch (upload/manifest.py)
     workspaces: Workspaces
     versions: Versions
     uploads: Uploads

@@ -9,16 +9,14 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from oxen_async import OxenClient, RemoteRepo, RetryPolicy, TransportError, hash_bytes
 from oxen_async.download import Blob, download_to, fetch_batch, fetch_large
 from oxen_async.download.batch import Outcome
-from oxen_async.testing import FaultController, RepoHandle
+from oxen_async.testing import FaultController, Relay, RepoHandle
 
-from ._relay import DyingRelay
 from .conftest import commit
 
 ATTEMPTS = 3
@@ -158,12 +156,6 @@ async def test_a_dead_server_gets_attempts_tries_per_batch_range_and_file(tmp_pa
 # --- a server that dies mid-answer (bundled and real: counted at a relay in front of it) ----
 
 
-def _port(url: str) -> int:
-    port = urlsplit(url).port
-    assert port is not None
-    return port
-
-
 @pytest.mark.parametrize("kind", ["batch", "range", "file"])
 async def test_a_server_dying_mid_answer_gets_attempts_tries_in_all(
     repo: RemoteRepo, oxen_repo: RepoHandle, tmp_path: Path, kind: str
@@ -175,9 +167,10 @@ async def test_a_server_dying_mid_answer_gets_attempts_tries_in_all(
     await commit(repo, files)
     server = oxen_repo.server
     async with (
-        DyingRelay(_port(server.url), cut_after=50_000) as relay,
+        Relay(server.url) as relay,
         OxenClient(relay.url, token=server.token, retry=FAST) as oxen,
     ):
+        relay.cut_answers_after(50_000)
         through = oxen.repo(oxen_repo.namespace, oxen_repo.name)
         if kind == "batch":
             seen, outcome = _outcomes()
@@ -202,6 +195,6 @@ async def test_a_server_dying_mid_answer_gets_attempts_tries_in_all(
                         expected_hash=blob.content_id,
                     )
             assert not (tmp_path / "big.bin").exists()
-    assert relay.relayed == 50_000  # the first answer was cut, not complete
-    assert relay.connections == ATTEMPTS
+    assert relay.stats.bytes_down == 50_000  # the first answer was cut, not complete
+    assert (relay.stats.cut, relay.stats.total) == (1, ATTEMPTS)
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".oxdl-")]

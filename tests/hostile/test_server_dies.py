@@ -15,10 +15,9 @@ import pytest
 from test_cli import config_dir, run_cli
 
 from oxen_async import Author, OxenClient, RetryPolicy
+from oxen_async.testing import Relay
 from oxen_async.testing.launch import LaunchedServer, find_oxen_server, start_bundled, start_real
 from oxen_async.upload.report import UploadProgress
-
-from ._proxy import TripwireProxy
 
 __all__ = ["config_dir"]  # the fixture, imported to be used here
 
@@ -44,10 +43,6 @@ def _starter(kind: str) -> Callable[[Path], LaunchedServer]:
     return start_real
 
 
-def _port(server: LaunchedServer) -> int:
-    return int(server.url.rsplit(":", 1)[1])
-
-
 def _assert_no_traceback(err: str) -> None:
     for marker in ("Traceback", "ExceptionGroup", "TaskGroup", "Logging error"):
         assert marker not in err, err
@@ -67,14 +62,13 @@ async def test_server_killed_mid_upload_then_mid_download(
         total = N_FILES * FILE_BYTES
 
         # --- upload: killed after a quarter of the bytes went up ------------------------------
-        async with TripwireProxy(
-            _port(server), limit=total // 4, upstream=True, trip=server.process.kill
-        ) as proxy:
-            host = ["--host", proxy.url]
+        async with Relay(server.url) as relay:
+            tripwire = relay.trip_after(total // 4, "up", then=server.process.kill)
+            host = ["--host", relay.url]
             up = ["upload", str(tmp_path / "src"), "faults/dies", "--concurrency", "2",
                   "--batch-mb", "0.05", *host]  # fmt: skip
             broken = await run_cli(*up, config_dir=config_dir, timeout=240)
-            assert proxy.fired, "the server was never killed: the upload finished first"
+            assert tripwire.fired, "the server was never killed: the upload finished first"
             assert broken.code == 1, broken
             _assert_no_traceback(broken.err)
             assert broken.err_lines == [], broken.err
@@ -84,7 +78,8 @@ async def test_server_killed_mid_upload_then_mid_download(
             assert "pending (run the same command again to resume)" in files_line
 
             server = await asyncio.to_thread(start, data)  # same data, back up
-            proxy.disarm(_port(server))
+            relay.upstream = server.url
+            tripwire.disarm()
             resumed = await run_cli(*up, "--json", config_dir=config_dir, timeout=240)
             assert resumed.code == 0, resumed
             report = json.loads(resumed.out)
@@ -98,14 +93,12 @@ async def test_server_killed_mid_upload_then_mid_download(
             server.process.kill()
             server.process.wait()
             server = await asyncio.to_thread(start, data)
-            proxy.upstream_port = _port(server)
-            proxy.limit, proxy.counted, proxy.fired = total // 3, 0, False
-            proxy.watch_upstream = False
-            proxy.trip = server.process.kill
+            relay.upstream = server.url
+            tripwire = relay.trip_after(total // 3, "down", then=server.process.kill)
             down = ["download", "faults/dies", str(tmp_path / "out"), "--concurrency", "1",
                     *host]  # fmt: skip
             cut = await run_cli(*down, config_dir=config_dir, timeout=240)
-            assert proxy.fired, "the server was never killed: the download finished first"
+            assert tripwire.fired, "the server was never killed: the download finished first"
             assert cut.code == 1, cut
             _assert_no_traceback(cut.err)
             assert cut.err_lines == [], cut.err
@@ -116,7 +109,8 @@ async def test_server_killed_mid_upload_then_mid_download(
             assert "Failed files" not in cut.out  # one cause, not one line per file
 
             server = await asyncio.to_thread(start, data)
-            proxy.disarm(_port(server))
+            relay.upstream = server.url
+            tripwire.disarm()
             again = await run_cli(*down, "--json", config_dir=config_dir, timeout=240)
             assert again.code == 0, again
             finished = json.loads(again.out)
@@ -166,15 +160,14 @@ async def test_the_library_returns_its_reports_when_the_server_dies(tmp_path: Pa
         async with OxenClient(server.url, retry=fast) as oxen:
             repo = oxen.repo("faults", "lib")
             await repo.upload_folder(tmp_path / "src", author=AUTHOR, state_dir=tmp_path / "state")
-            proxy = TripwireProxy(
-                _port(server), limit=N_FILES * FILE_BYTES // 3, upstream=False,
-                trip=server.process.kill,
-            )  # fmt: skip
-            async with proxy, OxenClient(proxy.url, retry=fast) as through:
+            relay = Relay(server.url)
+            async with relay, OxenClient(relay.url, retry=fast) as through:
+                kill = server.process.kill
+                tripwire = relay.trip_after(N_FILES * FILE_BYTES // 3, "down", then=kill)
                 cut = await through.repo("faults", "lib").download_folder(
                     "main", "", tmp_path / "out", concurrency=1
                 )
-            assert proxy.fired, "the server was never killed"
+            assert tripwire.fired, "the server was never killed"
         assert cut.error is not None and cut.error.startswith("the server stopped answering")
         assert cut.files_pending > 0 and not cut.failed and not cut.ok
         assert len(cut.downloaded) < len(files)

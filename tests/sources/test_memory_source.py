@@ -101,3 +101,21 @@ async def test_protocol_not_installed_and_unknown_protocol_are_one_line(
         assert "gcsfs" in str(caught.value)
     with pytest.raises(ConfigError, match=r"^nosuchproto://x: .*nosuchproto"):
         await repo.upload_folder("nosuchproto://x", author=AUTHOR, state_dir=tmp_path)
+
+
+async def test_blake3_manifest_from_a_url_source_comes_from_the_bytes_read(
+    repo: RemoteRepo, tmp_path: Any
+) -> None:
+    import blake3
+
+    root = f"/src-{uuid.uuid4().hex}"
+    files = {f"m/{i}.txt": f"manifest {i}\n".encode() for i in range(12)}
+    fill(root, files)
+    report = await repo.upload_folder(
+        f"memory://{root}", author=AUTHOR, state_dir=tmp_path, manifest=True
+    )
+    assert report.ok, (report.error, report.failed)
+    text = (await repo.files.download("main", "MANIFEST.b3sum")).decode()
+    assert text == "".join(
+        f"{blake3.blake3(files[rel]).hexdigest()}  {rel}\n" for rel in sorted(files)
+    )

@@ -8,6 +8,7 @@ server before it gains the route), fault tests need the bundled server's fault A
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from oxen_async import OxenClient, RemoteRepo, RetryPolicy, hash_bytes
 from oxen_async.api.uploads import UploadRoute, Uploads, lacks_route, route_choice
 from oxen_async.errors import BadRequestError, HTTPError
 from oxen_async.models import AwaitingParts
-from oxen_async.testing import RepoHandle, ServerHandle
+from oxen_async.testing import Relay, RepoHandle, ServerHandle
 from oxen_async.upload.parts import (
     LargeFileResult,
     RequestRecord,
@@ -25,11 +26,27 @@ from oxen_async.upload.parts import (
     upload_in_parts,
 )
 
-from ._proxy import proxy
 from ._tree import AUTHOR
 
 MiB = 1024 * 1024
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, budget=10.0)
+PARTS_ROUTE = r"/versions/uploads(/|$)"
+PART_PUT = r"/versions/uploads/[^/]+/parts/\d+$"
+
+
+def _kind(method: str, path: str) -> str:
+    """What the relay counts a request as: ``"PUT parts"``, ``"POST begin"``, ..."""
+    if re.search(PART_PUT, path):
+        return f"{method} parts"
+    if path.endswith("/versions/uploads"):
+        return f"{method} begin"
+    if "/chunks" in path:
+        return f"{method} chunks"
+    if path.endswith("/complete"):
+        return f"{method} complete"
+    if path == "/api/version":
+        return f"{method} version"
+    return f"{method} other"
 
 
 async def _has_parts_route(repo: RemoteRepo) -> bool:
@@ -133,17 +150,18 @@ async def test_parts_overlap_within_the_limit(
 ) -> None:
     path, data, content_id = _big_file(tmp_path, 40 * MiB + 7)
     async with (
-        proxy(oxen_repo.server.url, part_latency=0.05) as (url, log),
-        OxenClient(url, token=oxen_repo.server.token) as oxen,
+        Relay(oxen_repo.server.url, classify=_kind) as relay,
+        OxenClient(relay.url, token=oxen_repo.server.token) as oxen,
     ):
+        relay.stall(PART_PUT, 0.05)  # a slower link: lets overlap show
         repo = oxen.repo(oxen_repo.namespace, oxen_repo.name)
         result = await upload_in_parts(
             Uploads(repo.scope), path, content_id, len(data), repo_path="x.bin", parts_in_flight=3
         )
     assert result.bytes_sent == len(data)
-    assert log.count("PUT parts") == len(_parts(result.requests)) >= 4
+    assert relay.stats.count("PUT parts") == len(_parts(result.requests)) >= 4
     # Parts went side by side, never more than asked for (memory: 3 x part_size).
-    assert log.max_parts_in_flight == 3
+    assert relay.stats.max_in_flight["PUT parts"] == 3
     assert await parts_repo.versions.exists(content_id)
 
 
@@ -152,17 +170,36 @@ async def test_parts_that_never_report_completion_are_verified_by_beginning_agai
 ) -> None:
     path, data, content_id = _big_file(tmp_path, 10 * MiB + 13)
     async with (
-        proxy(oxen_repo.server.url, hide_completion=True) as (url, log),
-        OxenClient(url, token=oxen_repo.server.token) as oxen,
+        Relay(oxen_repo.server.url, classify=_kind) as relay,
+        OxenClient(relay.url, token=oxen_repo.server.token) as oxen,
     ):
+        # The file completes, but this client is never told so.
+        relay.rewrite(PART_PUT, b'"completed":true', b'"completed":false')
         repo = oxen.repo(oxen_repo.namespace, oxen_repo.name)
         result = await upload_in_parts(
             Uploads(repo.scope), path, content_id, len(data), repo_path="x.bin"
         )
-    assert [p.outcome for p in _parts(result.requests)] == ["stored"] * log.count("PUT parts")
+    assert [p.outcome for p in _parts(result.requests)] == ["stored"] * relay.stats.count(
+        "PUT parts"
+    )
     assert result.requests[-1] == RequestRecord("begin", "already_stored")
-    assert (result.begins, log.count("POST begin")) == (2, 2)
+    assert (result.begins, relay.stats.count("POST begin")) == (2, 2)
     assert result.bytes_sent == len(data) and not result.already_stored
+
+
+def _version_answer(version: str) -> dict[str, str]:
+    return {"status": "success", "status_message": "resource_found", "oxen_version": version}
+
+
+def _hide_parts_route(relay: Relay, status: int) -> None:
+    """Answer the parts routes the way a server without them answers an unrouted path."""
+    if status == 405:
+        # 0.53.4 routes GET /versions/{resource:.*}: another method there is 405.
+        relay.answer(PARTS_ROUTE, status=405)
+    else:
+        # What oxen-server 0.65.2 answers for a path it does not route (observed).
+        not_found = {"status": "error", "status_message": "resource_not_found"}
+        relay.answer(PARTS_ROUTE, status=404, json=not_found)
 
 
 @pytest.mark.parametrize(
@@ -179,11 +216,11 @@ async def test_legacy_chunks_where_the_server_lacks_the_parts_route(
     second, data2, id2 = _big_file(tmp_path, 10 * MiB + 5, "two.bin")
     version = claimed if claimed is not None else "not a version"
     async with (
-        proxy(
-            oxen_repo.server.url, hide_parts=True, hidden_status=hidden_status, version=version
-        ) as (url, log),
-        OxenClient(url, token=oxen_repo.server.token, retry=FAST_RETRY) as oxen,
+        Relay(oxen_repo.server.url, classify=_kind) as relay,
+        OxenClient(relay.url, token=oxen_repo.server.token, retry=FAST_RETRY) as oxen,
     ):
+        relay.answer(r"^/api/version$", json=_version_answer(version))
+        _hide_parts_route(relay, hidden_status)
         repo = oxen.repo(oxen_repo.namespace, oxen_repo.name)
         await repo.files.upload("main", "", {"README.md": b"# seed\n"}, author=AUTHOR)
         ws = await repo.workspaces.get_or_create("main")
@@ -195,10 +232,10 @@ async def test_legacy_chunks_where_the_server_lacks_the_parts_route(
 
     assert (one.route, two.route) == (UploadRoute.LEGACY, UploadRoute.LEGACY)
     assert (one.bytes_sent, two.bytes_sent) == (len(data1), len(data2))
-    assert log.count("GET version") == 1
-    assert log.count("POST begin") == (0 if claimed == "0.53.4" else 1)
-    assert log.count("PUT parts") == 0
-    assert log.count("POST complete") == 2
+    assert relay.stats.count("GET version") == 1
+    assert relay.stats.count("POST begin") == (0 if claimed == "0.53.4" else 1)
+    assert relay.stats.count("PUT parts") == 0
+    assert relay.stats.count("POST complete") == 2
 
 
 # --- faults (bundled server) ------------------------------------------------------------------

@@ -227,13 +227,17 @@ class RemoteSource:
         size = int(total) if total.isdigit() else int(resp.get("ContentLength", len(data)))
         return data, (size, content_token(resp))
 
-    async def hash(self, path: str, size: int, token: int) -> str:
-        """The content id of a listed object, read a range at a time."""
+    async def hash(self, path: str, size: int, token: int, also: Any = None) -> str:
+        """The content id of a listed object, read a range at a time; each range is fed to
+        ``also`` too (the manifest's blake3, from the same read)."""
         from ...hashing import StreamingHasher
 
         hasher = StreamingHasher()
         for start in range(0, max(size, 1), READ_RANGE):
-            hasher.update(await self.read(path, size, token, start, start + READ_RANGE))
+            data = await self.read(path, size, token, start, start + READ_RANGE)
+            hasher.update(data)
+            if also is not None:
+                also.update(data)
         return hasher.hexdigest()
 
 

@@ -82,11 +82,12 @@ class BatchFetcher:
         return read
 
 
-def hash_in_thread(source: RemoteSource) -> Callable[[LocalFile | FileJob], str]:
-    """A blocking hash of one listed object, for a worker thread of the pipeline's loop."""
+def hash_in_thread(source: RemoteSource) -> Callable[[LocalFile | FileJob, Any], str]:
+    """A blocking hash of one listed object, for a worker thread of the pipeline's loop
+    (``also``: a second hash fed from the same read)."""
 
-    def hash_one(f: LocalFile | FileJob) -> str:
-        return anyio.from_thread.run(source.hash, f.abs_path, f.size, f.inode)
+    def hash_one(f: LocalFile | FileJob, also: Any = None) -> str:
+        return anyio.from_thread.run(source.hash, f.abs_path, f.size, f.inode, also)
 
     return hash_one
 
