@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -122,6 +123,26 @@ def parse_repo(text: str, *, creating: bool = False) -> tuple[str, str]:
     return namespace, name
 
 
+def source_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--source-option``; VALUE as JSON when it parses, else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def checked_source(url: str, options: dict[str, Any]) -> str:
+    """A URL SOURCE, its protocol and folder checked before any request to the Oxen server."""
+    from .upload.sources import open_source
+
+    source = open_source(url, options)
+    asyncio.run(source.check())
+    return url
+
+
 def existing_dir(text: str) -> Path:
     path = Path(text)
     try:
@@ -221,11 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "upload",
         parents=[remote],
-        help="upload a local folder as one commit",
-        description="Upload LOCAL_DIR as one commit on a branch. Unchanged files are skipped, "
-        "so running it again on a growing folder uploads only what is new.",
+        help="upload a local folder (or an fsspec URL) as one commit",
+        description="Upload SOURCE as one commit on a branch. Unchanged files are skipped, "
+        "so running it again on a growing folder uploads only what is new. SOURCE is a local "
+        "folder or an fsspec URL (s3://bucket/prefix, gs://..., memory://...), with "
+        "credentials and endpoints from fsspec's configuration and the store's environment "
+        "(AWS_ENDPOINT_URL, FSSPEC_S3_*), or --source-option.",
     )
-    up.add_argument("local_dir", metavar="LOCAL_DIR")
+    up.add_argument("local_dir", metavar="SOURCE")
     up.add_argument("repo", metavar="NAMESPACE/REPO")
     up.add_argument("--branch", default="main", help="target branch (default: main)")
     up.add_argument("--dest", default="", help="folder in the repository (default: its root)")
@@ -249,6 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-resume", action="store_true", help="ignore the state kept by an interrupted run"
     )
     up.add_argument("--state-dir", help="where resumable upload state is kept")
+    up.add_argument(
+        "--source-option",
+        action="append",
+        type=source_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a storage option of a URL SOURCE's filesystem (repeatable; VALUE is read as "
+        "JSON when it parses, e.g. anon=true, else as text)",
+    )
     up.add_argument(
         "--delete",
         action="store_true",
@@ -391,7 +424,16 @@ def _client(args: argparse.Namespace) -> OxenClient:
 def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
     # Everything that can be checked locally is checked before the first request, so a typo
     # costs no round trip and can never leave a half-made repository behind.
-    local_dir = existing_dir(args.local_dir)
+    from .upload.sources import is_url
+
+    storage_options = dict(args.source_option)
+    local_dir: Path | str
+    if is_url(args.local_dir):
+        local_dir = checked_source(args.local_dir, storage_options)
+    elif storage_options:
+        raise UsageError("--source-option only applies to a URL SOURCE (s3://..., memory://...)")
+    else:
+        local_dir = existing_dir(args.local_dir)
     namespace, name = parse_repo(args.repo, creating=args.create)
     dest = paths.repo_path(args.dest)  # the name rule: 'x\\y' is refused, never read as x/y
     if (args.max_delete is not None or args.force) and not args.delete:
@@ -422,6 +464,8 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
         options["max_delete"] = args.max_delete
     if args.force:
         options["force_delete"] = True
+    if storage_options:
+        options["storage_options"] = storage_options
     if args.manifest is not None:
         options["manifest"] = args.manifest
     if args.dask:
@@ -440,7 +484,7 @@ def cmd_upload(args: argparse.Namespace, state: _RunState) -> int:
 def _dask_upload(
     args: argparse.Namespace,
     state: _RunState,
-    local_dir: Path,
+    local_dir: Path | str,
     namespace: str,
     name: str,
     options: dict[str, Any],
@@ -480,7 +524,7 @@ def _dask_upload(
 async def _upload(
     args: argparse.Namespace,
     state: _RunState,
-    local_dir: Path,
+    local_dir: Path | str,
     namespace: str,
     name: str,
     bar: UploadBar,

@@ -17,7 +17,7 @@ import contextlib
 import importlib
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,6 +47,7 @@ from .upload.shards import (
     open_shared_workspace,
     stage_shard,
 )
+from .upload.sources import is_url, open_source
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -96,6 +97,8 @@ class ShardTask:
     batch_files: int
     state_dir: str | None
     token: str | None = field(default=None, repr=False)
+    # A URL source's filesystem options (they may hold keys: never in the repr either).
+    storage_options: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def run_shard(task: ShardTask) -> bytes:
@@ -124,6 +127,7 @@ async def _stage(task: ShardTask) -> ShardReport:
             concurrency=task.concurrency,
             batch_files=task.batch_files,
             state_dir=task.state_dir,
+            storage_options=task.storage_options,
         )
 
 
@@ -165,8 +169,11 @@ def check_workers(client: Client) -> None:
         )
 
 
-def _pairs(sources: Source | Sequence[Source]) -> list[tuple[str, str]]:
-    """(absolute local folder, repo folder) per source, each checked here, on the driver."""
+def _pairs(
+    sources: Source | Sequence[Source], storage_options: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """(absolute local folder or URL, repo folder) per source, each checked here, on the
+    driver (a URL: its protocol installed, its folder there and readable)."""
     items: Sequence[Source] = (
         [sources] if isinstance(sources, str | os.PathLike | tuple) else sources
     )
@@ -175,7 +182,11 @@ def _pairs(sources: Source | Sequence[Source]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for item in items:
         local, dest = item if isinstance(item, tuple) else (item, "")
-        out.append((str(check_folder(absolute(Path(local)))), paths.repo_path(dest)))
+        if is_url(local):
+            anyio.run(open_source(local, storage_options).check)
+            out.append((local, paths.repo_path(dest)))
+        else:
+            out.append((str(check_folder(absolute(Path(local)))), paths.repo_path(dest)))
     return out
 
 
@@ -226,8 +237,10 @@ def ingest(
     concurrency: int = DEFAULT_CONCURRENCY,
     batch_files: int = DEFAULT_BATCH_FILES,
     state_dir: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> UploadReport:
-    """Upload ``sources`` (a folder, or folders, or (folder, repo folder) pairs) to ``repo``
+    """Upload ``sources`` (a folder or fsspec URL, or several, or (source, repo folder)
+    pairs; URLs opened with ``storage_options`` on every worker) to ``repo``
     (``ns/name``) on ``branch`` as ONE commit, the work spread over Dask workers; ``client``
     None runs a LocalCluster. Each source is cut into ``shards`` (default: two per worker
     thread) by a hash of the path. The report is a one-machine upload's, for every file.
@@ -236,7 +249,8 @@ def ingest(
     TransportError before anything is staged; later failures land in the report, and then
     nothing is merged.
     """
-    pairs = _pairs(sources)
+    options = dict(storage_options) if storage_options else None
+    pairs = _pairs(sources, options)
     who = author or config.resolve_author()
     if who is None:
         raise ConfigError("no commit author: pass author, or set it in oxen's user_config.toml")
@@ -254,6 +268,7 @@ def ingest(
         concurrency=concurrency,
         batch_files=batch_files,
         state_dir=str(state_dir) if state_dir is not None else None,
+        storage_options=options,
     )
     if client is None:
         with connect(None) as local:
@@ -275,6 +290,7 @@ class _Job:
     concurrency: int
     batch_files: int
     state_dir: str | None
+    storage_options: dict[str, Any] | None = field(default=None, repr=False)
 
     def run(
         self, client: Client, pairs: list[tuple[str, str]], message: str | None
@@ -299,6 +315,7 @@ class _Job:
                 batch_files=self.batch_files,
                 state_dir=self.state_dir,
                 token=self.token,
+                storage_options=self.storage_options,
             )
             for source, dest in pairs
             for index in range(count)

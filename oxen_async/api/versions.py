@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -143,6 +143,7 @@ class Versions:
         mtime_ns: int | None = None,
         concurrency: int = 2,
         chunk_size: int = CHUNK_SIZE,
+        read: Callable[[int, int], Awaitable[bytes]] | None = None,
     ) -> int:
         """Chunked upload of a file hashed to ``version_id``, staged at ``repo_path`` in
         ``workspace_id`` if given. Returns the bytes sent.
@@ -159,9 +160,9 @@ class Versions:
         if chunk_size <= 0:
             raise ConfigError("chunk_size must be positive")
         path = Path(local_path)
-        if mtime_ns is None:
+        if mtime_ns is None and read is None:
             mtime_ns = (await anyio.to_thread.run_sync(os.stat, path)).st_mtime_ns
-        expected = (size, mtime_ns)
+        expected = (size, mtime_ns or 0)
         num_chunks = -(-size // chunk_size)
         limiter = anyio.Semaphore(concurrency)
         sent = 0
@@ -170,9 +171,12 @@ class Versions:
             nonlocal sent
             async with limiter:
                 offset = index * chunk_size
-                data = await anyio.to_thread.run_sync(
-                    _read_chunk, path, offset, chunk_size, expected
-                )
+                if read is not None:  # a source other than the disk, which checks its reads
+                    data = await read(offset, min(chunk_size, size - offset))
+                else:
+                    data = await anyio.to_thread.run_sync(
+                        _read_chunk, path, offset, chunk_size, expected
+                    )
                 await self.upload_chunk(version_id, offset, data)
                 sent += len(data)
 
@@ -184,7 +188,8 @@ class Versions:
             # One failed chunk cancels the others; callers handle the cause, not the group.
             raise leaf_errors(group)[0] from None
         # Chunks read earlier matched; a change since then must not be staged silently.
-        await anyio.to_thread.run_sync(_check_unchanged, path, expected)
+        if read is None:
+            await anyio.to_thread.run_sync(_check_unchanged, path, expected)
         dst_dir, _, file_name = paths.repo_path(repo_path).rpartition("/")
         await self.complete(
             version_id,

@@ -8,14 +8,14 @@ behind a slow planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .counters import Counters
-from .pack import CompressionMemo, CompressMode, FileJob, PackedBatch, pack
+from .pack import CompressionMemo, CompressMode, FileJob, PackedBatch, pack, read_job
 from .state import UploadState
 
 EARLY_FLUSH_FILES = 32  # the smallest batch worth a request when senders are starving
@@ -36,6 +36,7 @@ class Packer:
         batch_files: int,
         batch_bytes: int,
         senders: int,
+        fetch: Callable[[list[FileJob]], Awaitable[Callable[[FileJob], bytes]]] | None = None,
     ) -> None:
         self.state = state
         self.counters = counters
@@ -49,10 +50,14 @@ class Packer:
         self.in_flight: Callable[[], int] | None = None
         self._memo = CompressionMemo()
         self.blake3 = False  # an upload writing a manifest: blake3 of what is packed too
+        # A URL source's reads (upload.sources): a batch's bytes fetched before packing.
+        self.fetch = fetch
 
-    def _pack_and_cache(self, jobs: list[FileJob]) -> PackedBatch:
+    def _pack_and_cache(
+        self, jobs: list[FileJob], read: Callable[[FileJob], bytes] = read_job
+    ) -> PackedBatch:
         """Pack (blocking: a worker thread), and remember the hashes pack computed."""
-        packed = pack(jobs, self.compress, self.prefix, self._memo, self.blake3)
+        packed = pack(jobs, self.compress, self.prefix, self._memo, self.blake3, read)
         self.state.cache_hashes(
             (j.rel_path, j.size, j.mtime_ns, j.inode, j.hash) for j in packed.jobs if j.inode
         )
@@ -62,7 +67,8 @@ class Packer:
 
     async def pack(self, jobs: list[FileJob]) -> PackedBatch:
         """One request of ``jobs``; the files that could not be read are reported failed."""
-        packed = await anyio.to_thread.run_sync(self._pack_and_cache, jobs)
+        read = await self.fetch(jobs) if self.fetch is not None else read_job
+        packed = await anyio.to_thread.run_sync(self._pack_and_cache, jobs, read)
         for job, reason in packed.failures:
             self.counters.fail(job.rel_path, reason)
         return packed

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -74,6 +75,7 @@ class LargeFileStage:
         *,
         prefix: str,
         send: LargeFileSend = send_large_file,
+        hash_file: Callable[[FileJob, Any], str] | None = None,
     ) -> None:
         self.repo = repo
         self.workspace = workspace
@@ -83,6 +85,7 @@ class LargeFileStage:
         self.policy = policy
         self.prefix = prefix
         self.send_file = send
+        self.hash_file = hash_file  # a URL source's checked hash (upload.sources)
         self._by_hash = KeyedLocks[str]()
         self.blake3 = False  # an upload writing a manifest: blake3 from the hashing read too
 
@@ -114,13 +117,21 @@ class LargeFileStage:
         # mtime per part and the server checks the whole against this id, so what is sent is
         # what was hashed here.
         b3 = blake3.blake3() if self.blake3 else None
+        if self.hash_file is not None:  # a URL source: its read checks the object's version
+            digest = self.hash_file(job, b3)
+        else:
+            digest = self._hash_local(job, b3)
+        self.state.cache_hashes([(*key, digest)])
+        if b3 is not None:
+            self.state.remember_blake3([(digest, b3.hexdigest())])
+        return digest
+
+    @staticmethod
+    def _hash_local(job: FileJob, b3: Any) -> str:
         digest, size = hash_file_sync(job.abs_path, b3)
         st = os.stat(job.abs_path)
         if (size, st.st_size, st.st_mtime_ns) != (job.size, job.size, job.mtime_ns):
             raise FileChangedError(f"{job.rel_path}: file changed while it was being hashed")
-        self.state.cache_hashes([(*key, digest)])
-        if b3 is not None:
-            self.state.remember_blake3([(digest, b3.hexdigest())])
         return digest
 
     async def send(self, job: FileJob) -> None:

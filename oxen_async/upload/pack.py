@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Literal
@@ -198,24 +199,33 @@ def check_name(rel_path: str) -> str | None:
     return paths.name_problem(rel_path) or unsendable_filename(rel_path)
 
 
+def read_job(job: FileJob) -> bytes:
+    """A local job's bytes (``read_stable``), its size, mtime and inode set from that read."""
+    data, st = read_stable(job.abs_path)
+    job.size, job.mtime_ns, job.inode = len(data), st.st_mtime_ns, st.st_ino
+    return data
+
+
 def pack(
     jobs: list[FileJob],
     mode: CompressMode,
     prefix: str = "",
     memo: CompressionMemo | None = None,
     blake3_too: bool = False,
+    read: Callable[[FileJob], bytes] = read_job,
 ) -> PackedBatch:
     """Read, hash and encode ``jobs``; files that cannot be read land in ``failures``.
 
     Part filenames are ``prefix + rel_path``, the whole repo path, as
     ``api.workspaces.staging_form`` wants them. ``blake3_too``: set ``job.blake3`` too.
+    ``read`` gets a job's bytes (a URL source passes its fetched objects, ``upload.sources``).
     """
     batch = PackedBatch()
     parts: list[FilePart] = []
     encoded: dict[str, tuple[bytes, bool]] = {}  # identical content is compressed once
     for job in jobs:
         try:
-            data, st = read_stable(job.abs_path)
+            data = read(job)
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             batch.failures.append((job, f"cannot read: {reason}"))
@@ -223,7 +233,6 @@ def pack(
         job.hash = hash_bytes(data)
         if blake3_too:  # the manifest's line, from the very bytes sent
             job.blake3 = blake3_bytes(data)
-        job.size, job.mtime_ns, job.inode = len(data), st.st_mtime_ns, st.st_ino
         wire = encoded.get(job.hash)
         if wire is None:
             wire = encoded[job.hash] = encode_content(data, mode, job.rel_path, memo)

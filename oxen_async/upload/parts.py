@@ -17,6 +17,7 @@ answers ``already_stored`` once the file is on the server. It begins at most
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,9 @@ from ..models import AlreadyStored, AwaitingParts
 # Parts of one file in flight (10 MiB each on oxen-server): enough to keep the server's part
 # handlers and hashing busy while the socket drains, on a machine with few cores.
 PARTS_IN_FLIGHT = 4
+
+ReadRange = Callable[[int, int], Awaitable[bytes]]
+"""(offset, length) -> those bytes of the file, checked: a source other than the local disk."""
 
 Outcome = Literal["awaiting_parts", "already_stored", "stored", "completed", "gone"]
 
@@ -78,6 +82,7 @@ async def send_by_server_route(
     mtime_ns: int | None = None,
     parts_in_flight: int = PARTS_IN_FLIGHT,
     legacy_concurrency: int = 2,
+    read: ReadRange | None = None,
 ) -> LargeFileResult:
     """Send one file and stage it at ``repo_path`` in the workspace, by parts where the server
     has them (decided once per client, see ``api.uploads.route_choice``), else by chunks."""
@@ -94,6 +99,7 @@ async def send_by_server_route(
                 workspace_id=workspace_id,
                 mtime_ns=mtime_ns,
                 parts_in_flight=parts_in_flight,
+                read=read,
             )
         except NoPartsRoute:
             choice.confirm(UploadRoute.LEGACY)
@@ -108,6 +114,7 @@ async def send_by_server_route(
         workspace_id=workspace_id,
         mtime_ns=mtime_ns,
         concurrency=legacy_concurrency,
+        read=read,
     )
     return LargeFileResult(UploadRoute.LEGACY, bytes_sent=sent)
 
@@ -123,6 +130,7 @@ async def upload_in_parts(
     mtime_ns: int | None = None,
     parts_in_flight: int = PARTS_IN_FLIGHT,
     max_begins: int | None = None,
+    read: ReadRange | None = None,
 ) -> LargeFileResult:
     """Upload a file hashed to ``content_id`` in parts, staged at ``repo_path`` in
     ``workspace_id`` if given. Raises NoPartsRoute when the server lacks the protocol.
@@ -135,10 +143,12 @@ async def upload_in_parts(
     if parts_in_flight <= 0:
         raise ConfigError("parts_in_flight must be positive")
     path = Path(local_path)
-    if mtime_ns is None:
+    if mtime_ns is None and read is None:
         mtime_ns = (await anyio.to_thread.run_sync(os.stat, path)).st_mtime_ns
     begins = max_begins or uploads.session.retry.attempts
-    sender = _PartsSender(uploads, path, content_id, size, (size, mtime_ns), parts_in_flight)
+    sender = _PartsSender(
+        uploads, path, content_id, size, (size, mtime_ns or 0), parts_in_flight, read
+    )
     result = LargeFileResult(UploadRoute.PARTS, requests=sender.log)
     for attempt in range(begins):
         start = await sender.begin(repo_path, workspace_id, first=attempt == 0)
@@ -189,8 +199,10 @@ class _PartsSender:
         size: int,
         expected: tuple[int, int],
         parts_in_flight: int,
+        read: ReadRange | None = None,
     ) -> None:
         self._uploads = uploads
+        self._read = read
         self._path = path
         self._content_id = content_id
         self._size = size
@@ -227,9 +239,12 @@ class _PartsSender:
             try:
                 offset = (number - 1) * start.part_size
                 length = min(start.part_size, self._size - offset)
-                data = await anyio.to_thread.run_sync(
-                    _read_chunk, self._path, offset, length, self._expected
-                )
+                if self._read is not None:
+                    data = await self._read(offset, length)
+                else:
+                    data = await anyio.to_thread.run_sync(
+                        _read_chunk, self._path, offset, length, self._expected
+                    )
                 try:
                     completed = await self._uploads.put_part(start.upload_id, number, data)
                 except NotFoundError:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -53,6 +55,7 @@ from .settings import (
     UploadSettings,
     resolve,
 )
+from .sources import stages as source_stages
 from .state import UploadState, state_key
 from .target import UploadTarget
 from .workspace import UploadWorkspace, branch_head
@@ -91,9 +94,14 @@ async def upload_folder(
     force_delete: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
+    storage_options: Mapping[str, Any] | None = None,
     manifest: bool | str | None = None,
 ) -> UploadReport:
     """Upload ``local_dir`` to ``dest`` on ``branch`` as one commit and report every file.
+
+    ``local_dir`` is a local folder or an fsspec URL (``s3://bucket/prefix``, ``memory://x``:
+    ``upload.sources``), opened with ``storage_options`` and fsspec's own configuration; an
+    object that changes while it is read fails by path, never staged with mixed bytes.
 
     Files whose path and content are already on the branch are skipped; rerunning on an
     unchanged folder sends nothing and commits nothing. With ``delete_missing`` the same
@@ -128,6 +136,7 @@ async def upload_folder(
         progress=progress,
         max_delete=max_delete,
         force_delete=force_delete,
+        storage_options=storage_options,
         manifest=manifest,
     )
     return (await run_upload(repo, settings)).report
@@ -147,12 +156,14 @@ class UploadOutcome:
 async def run_upload(repo: UploadTarget, settings: UploadSettings) -> UploadOutcome:
     """Run a checked upload (``resolve``'s settings)."""
     started = time.perf_counter()
+    if settings.source is not None:  # a missing bucket or refused key: before any request
+        await settings.source.check()
     head = await branch_head(repo, settings.branch)
     target = settings.dest
     if settings.workspace_id is not None:  # one state per shard: shards run side by side
         shard = settings.shard or Shard(0, 1)
         target += f"\0{settings.workspace_id}\0{shard.index}/{shard.count}"
-    key = state_key(repo.host, repo.full_name, settings.branch, target, str(settings.root))
+    key = state_key(repo.host, repo.full_name, settings.branch, target, settings.source_key)
     state_file = settings.state_dir / f"{key}.sqlite"
     await anyio.to_thread.run_sync(expire_stale_states, settings.state_dir)
     state = await anyio.to_thread.run_sync(UploadState, state_file)
@@ -276,8 +287,13 @@ class _Upload:
         synced = await anyio.to_thread.run_sync(
             self.state.begin_pieces, head.id if head is not None else None
         )
+        source = s.source
         planner = self.planner = Planner(
-            self.state, large_threshold=s.large_threshold, resumed=resumed, synced=synced
+            self.state,
+            large_threshold=s.large_threshold,
+            resumed=resumed,
+            synced=synced,
+            hash_file=source_stages.hash_in_thread(source) if source else None,
         )
         listings = BranchListings(
             (lambda rel: self.repo.dirs.hashes(head.id, s.remote_path(rel), page_size=10_000))
@@ -294,6 +310,7 @@ class _Upload:
             batch_files=s.batch_files,
             batch_bytes=s.batch_bytes,
             senders=s.concurrency,
+            fetch=source_stages.BatchFetcher(source) if source else None,
         )
         policy = self.repo.retry
         sender = BatchSender(
@@ -307,6 +324,7 @@ class _Upload:
             self.give_ups,
             policy,
             prefix=s.prefix,
+            **source_stages.large_file_hooks(source),
         )
         packer.blake3 = large.blake3 = writes_manifest
         scan_tx, scan_rx = anyio.create_memory_object_stream[tuple[str, list[ScanItem]]](4)
@@ -345,6 +363,11 @@ class _Upload:
             self._stages.start_soon(self.workspace.open_early)
 
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
+        if self.settings.source is not None:
+            await source_stages.scan_source(
+                self.settings.source, self.settings.shard, out, self.counters
+            )
+            return
         # The state folder may sit inside the uploaded folder: never upload our own database.
         walker = scan(str(self.settings.root), frozenset({str(self.settings.state_dir)}))
         shard = self.settings.shard

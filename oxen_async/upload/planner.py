@@ -18,11 +18,13 @@ import enum
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio.to_thread
 import xxhash
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from ..errors import FileChangedError
 from ..hashing import hash_file_sync
 from ..models import Commit
 from .counters import Counters
@@ -70,9 +72,16 @@ class Planner:
     """
 
     def __init__(
-        self, state: UploadState, *, large_threshold: int, resumed: bool, synced: bool = False
+        self,
+        state: UploadState,
+        *,
+        large_threshold: int,
+        resumed: bool,
+        synced: bool = False,
+        hash_file: Callable[[LocalFile, Any], str] | None = None,
     ) -> None:
         self.state = state
+        self.hash_file = hash_file  # a URL source's hash (upload.sources); else the disk's
         self.large_threshold = large_threshold
         self.resumed = resumed
         self.synced = synced  # whether the state's synced pieces hold for the branch head
@@ -151,8 +160,11 @@ class Planner:
             if f.rel_path in hashes:
                 continue
             try:
-                digest = hash_file_sync(f.abs_path)[0]
-            except OSError:
+                if self.hash_file is not None:
+                    digest = self.hash_file(f, None)
+                else:
+                    digest = hash_file_sync(f.abs_path)[0]
+            except (OSError, FileChangedError):
                 continue
             hashes[f.rel_path] = digest
             fresh.append((f.rel_path, f.size, f.mtime_ns, f.inode, digest))

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import config, limits, paths
 from ..errors import ConfigError
 from .pack import CompressMode
 from .removal_guard import RemovalGuard
 from .report import ProgressCallback
+from .sources.remote import RemoteSource, is_url, local_path_of, open_source
 from .state import default_state_dir
 
 MiB = 1024 * 1024
@@ -57,6 +60,14 @@ class UploadSettings:
     # A caller-named workspace (a Dask shard's): stage into it, never merge it.
     workspace_id: str | None = None
     shard: Shard | None = None
+    # An fsspec URL source (upload.sources); None: the local folder ``root``.
+    source: RemoteSource | None = None
+
+    @property
+    def source_key(self) -> str:
+        """What the upload state is keyed on: the folder's path, or the source URL."""
+        return self.source.key if self.source is not None else str(self.root)
+
     manifest: str | None = None  # the blake3 manifest's path relative to ``dest``, if any
 
     @property
@@ -106,10 +117,20 @@ def resolve(
     force_delete: bool = False,
     workspace_id: str | None = None,
     shard: Shard | None = None,
+    storage_options: Mapping[str, Any] | None = None,
     manifest: bool | str | None = None,
 ) -> UploadSettings:
-    """Check every argument; raise ConfigError naming the first bad one."""
-    root = check_folder(absolute(Path(local_dir)))
+    """Check every argument; raise ConfigError naming the first bad one. ``local_dir`` may be
+    an fsspec URL (``s3://bucket/prefix``), opened with ``storage_options``."""
+    source = open_source(local_dir, storage_options) if is_url(local_dir) else None
+    if source is None and storage_options:
+        raise ConfigError("storage_options only apply to a URL source (s3://..., memory://...)")
+    if source is not None and delete_missing:
+        raise ConfigError(f"{local_dir}: delete_missing is for local folders only, for now")
+    if source is None:
+        root = check_folder(absolute(Path(local_path_of(os.fspath(local_dir)))))
+    else:
+        root = Path(source.url)  # not a local path: state keys and messages use source_key
     limits.upload_settings(concurrency, batch_bytes, batch_files)
     guard = RemovalGuard(max_delete=max_delete, force=force_delete)
     if large_file_threshold > LARGE_FILE:
@@ -143,6 +164,7 @@ def resolve(
         removal_guard=guard,
         workspace_id=workspace_id,
         shard=shard,
+        source=source,
         manifest=manifest_rel,
     )
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgspec
 
@@ -91,8 +92,10 @@ async def stage_shard(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     batch_files: int = DEFAULT_BATCH_FILES,
     state_dir: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ShardReport:
-    """Stage shard ``shard`` of ``local_dir`` into ``workspace_id``; never merges."""
+    """Stage shard ``shard`` of ``local_dir`` (a folder or an fsspec URL) into
+    ``workspace_id``; never merges."""
     settings = resolve(
         local_dir,
         branch=branch,
@@ -110,12 +113,13 @@ async def stage_shard(
         progress=None,
         workspace_id=workspace_id,
         shard=shard,
+        storage_options=storage_options,
     )
     outcome = await run_upload(repo, settings)
     return ShardReport(
         shard=shard.index,
         shards=shard.count,
-        source=str(settings.root),
+        source=settings.source.url if settings.source is not None else str(settings.root),
         report=outcome.report,
         staged=[StagedFile(path, digest) for path, digest in outcome.staged],
         resumed=outcome.resumed,

@@ -68,7 +68,9 @@ def default_state_dir() -> Path:
 
 
 def state_key(host: str, repo: str, branch: str, dest: str, local_dir: str) -> str:
-    text = "\0".join((host, repo, branch, dest, os.path.realpath(local_dir)))
+    # A URL source (upload.sources) is its own key; a local folder its real path.
+    where = local_dir if "://" in local_dir else os.path.realpath(local_dir)
+    text = "\0".join((host, repo, branch, dest, where))
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
