@@ -77,6 +77,10 @@ class Packer:
         """Whether a partial batch of ``files``/``size`` should go now."""
         if files < EARLY_FLUSH_FILES and size < EARLY_FLUSH_BYTES:
             return False
+        # Asked once per job: the cheap load check first, the stream's statistics (an object
+        # built per call) only when the senders are short of work.
+        if self.in_flight is not None and self.in_flight() >= min(MIN_IN_FLIGHT, self.senders):
+            return False
         stats = out.statistics()
         if self.in_flight is not None:
             in_flight = self.in_flight()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from oxen_async import ConfigError, OxenClient, RemoteRepo, UnauthorizedError
+from oxen_async.upload import looplag
 from oxen_async.upload.report import UploadProgress
 
 from ._tree import AUTHOR, commit_count, remote_tree, sample_files, write_tree
@@ -204,10 +205,11 @@ async def test_event_loop_stays_responsive(
     stalled: list[str] = []
 
     def stall_once(progress: UploadProgress) -> None:
-        # A callback that blocks the loop for 80 ms once: the heartbeat must see it.
+        # A callback that blocks the loop once, across at least one heartbeat's due moment and
+        # 80 ms past it: the heartbeat must see it.
         if progress.phase == "uploading" and not stalled:
             stalled.append(progress.phase)
-            time.sleep(0.08)
+            time.sleep(looplag.INTERVAL + 0.08)
 
     report = await repo.upload_folder(
         str(tmp_path), author=AUTHOR, state_dir=state_dir, progress=stall_once
