@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 
 import xxhash
 
@@ -29,31 +30,40 @@ class OrderedHasher:
         self._limit = held_limit
         self._hasher = xxhash.xxh3_128()
         self._lock = threading.Lock()
-        self._held: dict[int, bytes] = {}
+        self._held: dict[int, Sequence[bytes]] = {}
         self._held_bytes = 0
         self._noted: dict[int, int] = {}  # offset -> length, written but not held
         self.cursor = 0
         self.read_back = 0  # bytes hashed from the file, not from memory
 
     def add(self, offset: int, data: bytes) -> None:
+        self.add_pieces(offset, (data,), len(data))
+
+    def add_pieces(self, offset: int, pieces: Sequence[bytes], size: int) -> None:
+        """``pieces`` (``size`` bytes in all) written back to back from ``offset``: network
+        chunks as they came, so nobody joins them into one buffer first."""
         with self._lock:
             if offset == self.cursor:
-                self._hasher.update(data)
-                self.cursor += len(data)
+                self._update(pieces, size)
                 self._drain()
-            elif self._held_bytes + len(data) <= self._limit:
-                self._held[offset] = data
-                self._held_bytes += len(data)
+            elif self._held_bytes + size <= self._limit:
+                self._held[offset] = pieces
+                self._held_bytes += size
             else:
-                self._noted[offset] = len(data)
+                self._noted[offset] = size
+
+    def _update(self, pieces: Sequence[bytes], size: int) -> None:
+        for piece in pieces:
+            self._hasher.update(piece)
+        self.cursor += size
 
     def _drain(self) -> None:
         while True:
-            data = self._held.pop(self.cursor, None)
-            if data is not None:
-                self._held_bytes -= len(data)
-                self._hasher.update(data)
-                self.cursor += len(data)
+            pieces = self._held.pop(self.cursor, None)
+            if pieces is not None:
+                size = sum(len(piece) for piece in pieces)
+                self._held_bytes -= size
+                self._update(pieces, size)
                 continue
             length = self._noted.pop(self.cursor, None)
             if length is None:

@@ -33,6 +33,10 @@ class _Body:
     def iter_any(self) -> AsyncIterator[bytes]:
         return self._chunks(64 * 1024)
 
+    async def iter_chunks(self) -> AsyncIterator[tuple[bytes, bool]]:
+        async for data in self._chunks(64 * 1024):
+            yield data, False
+
 
 class MockResponse:
     """A canned answer: a status, headers and a body (bytes, or any value sent as JSON)."""

@@ -40,6 +40,9 @@ class ResponseBody(Protocol):
     # Whatever has arrived, without waiting to fill a chunk: streamed archives and ranges.
     def iter_any(self) -> AsyncIterator[bytes]: ...
 
+    # The same, each of the transport's buffers as it is (never joined): (data, chunk ended).
+    def iter_chunks(self) -> AsyncIterator[tuple[bytes, bool]]: ...
+
 
 class Response(Protocol):
     """What a transport returns: status and headers read, the body not yet."""
