@@ -89,6 +89,9 @@ class Repo:
             headers=headers,
             timeout=timeout,
             connector=aiohttp.TCPConnector(limit=connections),
+            # The ceiling reads with the same socket buffer as our client (aiohttp's 64 KiB
+            # default pauses the socket every ~128 KiB on large downloads).
+            read_bufsize=256 * 1024,
         )
 
     async def _json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
