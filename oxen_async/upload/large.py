@@ -31,7 +31,7 @@ from ..http.retry import RetryPolicy, is_transient
 from .counters import Counters, GiveUps
 from .locks import KeyedLocks
 from .pack import FileJob
-from .parts import LargeFileResult, send_by_server_route
+from .parts import LargeFileResult, ReadRange, send_by_server_route
 from .state import UploadState
 from .target import UploadTarget
 from .workspace import UploadWorkspace
@@ -43,9 +43,17 @@ LargeFileSend = Callable[["UploadTarget", FileJob, str, str], Awaitable[LargeFil
 
 
 async def send_large_file(
-    repo: UploadTarget, job: FileJob, repo_path: str, workspace_id: str
+    repo: UploadTarget,
+    job: FileJob,
+    repo_path: str,
+    workspace_id: str,
+    *,
+    read: ReadRange | None = None,
 ) -> LargeFileResult:
     """Send one large file (``job.hash`` set) and stage it at ``repo_path`` in the workspace.
+
+    ``read`` gives the bytes of a range when they do not come from ``job.abs_path`` on disk
+    (an fsspec source's object).
 
     Raises FileChangedError (the file changed since it was hashed), OSError (unreadable) or
     the API's HTTPError/TransportError.
@@ -60,6 +68,7 @@ async def send_large_file(
         workspace_id=workspace_id,
         mtime_ns=job.mtime_ns,
         legacy_concurrency=CHUNK_CONCURRENCY,
+        read=read,
     )
 
 

@@ -18,15 +18,15 @@ from anyio.abc import ObjectSendStream
 
 from ...errors import FileChangedError
 from ..counters import Counters
+from ..large import send_large_file
 from ..pack import FileJob
-from ..parts import LargeFileResult, send_by_server_route
+from ..parts import LargeFileResult
 from ..scan import LocalFile, ScanItem
 from ..settings import Shard
 from ..target import UploadTarget
 from .remote import RemoteSource
 
 READS_IN_FLIGHT = 16  # concurrent GETs per batch: a store's latency, not its bandwidth, bounds
-LARGE_PARTS_IN_FLIGHT = 4
 
 
 async def scan_source(
@@ -101,18 +101,7 @@ def large_file_sender(
         async def read(offset: int, length: int) -> bytes:
             return await source.read(job.abs_path, job.size, job.inode, offset, offset + length)
 
-        return await send_by_server_route(
-            repo.versions,
-            repo.uploads,
-            job.abs_path,
-            job.hash,
-            job.size,
-            repo_path=repo_path,
-            workspace_id=ws,
-            mtime_ns=job.mtime_ns,
-            parts_in_flight=LARGE_PARTS_IN_FLIGHT,
-            read=read,
-        )
+        return await send_large_file(repo, job, repo_path, ws, read=read)
 
     return send
 
