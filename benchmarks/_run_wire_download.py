@@ -3,8 +3,9 @@ request built before the clock starts, so it is a ceiling for every contender.
 
 - files up to 10 MiB: ``QUERY /versions`` with a gzipped list of content ids, ``--batch-files``
   per request and ``--concurrency`` requests in flight; the answer (a gzipped tar, streamed) is
-  read to its end; where the files average 64 KiB or more, also one ``GET /file`` each
-  (``--small-route auto``: both are timed, the faster is the limit, its route reported);
+  read to its end; where the files average over 16 KiB, also one ``GET /chunk`` of the whole
+  file each and one ``GET /file`` each (``--small-route auto``: all are timed, the fastest is
+  the limit, its route reported);
 - larger files: ``GET /chunk/{rev}/{path}?chunk_start=&chunk_size=`` ranged reads, ``--ranges``
   in flight across all files (a server without ``/chunk`` gets one ``GET /file`` per file).
 
@@ -227,7 +228,7 @@ async def transfer(
     """One timed run: (elapsed, CPU, bytes received, requests). With ``folder``, every
     received file is written there; without, the bytes are only received."""
     bodies = query_bodies(plan, args.batch_files) if small_route == "query" else []
-    singles = [p for p, _, _ in plan.small] if small_route == "file" else []
+    singles = [(p, n) for p, _, n in plan.small] if small_route in ("file", "chunk") else []
     # Without ranged reads (an older bundled server), one whole-file GET per large file.
     ranges = (
         plan.ranges if chunks else [(p, 0, 0) for p in dict.fromkeys(r[0] for r in plan.ranges)]
@@ -240,29 +241,35 @@ async def transfer(
     queue = list(reversed(bodies))
     files = list(reversed(singles))
 
-    async def fetch(method: str, path: str, sink: object | None, **kw: object) -> int:
+    async def fetch(method: str, path: str, sink: object | None, **kw: object) -> None:
+        nonlocal received
         if folder is None:
             got = await repo.drain(method, path, **kw)
             if got is None:
                 raise RuntimeError(f"{method} {path}: 404 (a content id the server lacks?)")
-            return got
-        return await stream_to(repo, method, path, sink, **kw)
+        else:
+            got = await stream_to(repo, method, path, sink, **kw)
+        received += got  # counted after the await (``received += await ...`` lost counts)
 
     async def querier() -> None:
-        nonlocal received
         while queue:
             splitter = TarSplitter(folder, paths_of) if folder is not None else None
             sink = splitter.feed if splitter is not None else None
-            received += await fetch("QUERY", "/versions", sink, data=queue.pop())
+            await fetch("QUERY", "/versions", sink, data=queue.pop())
             if splitter is not None and not splitter.done:
                 raise RuntimeError("QUERY /versions: the archive ended early")
 
     async def getter() -> None:
-        nonlocal received
         while files:
-            path = files.pop()
+            path, size = files.pop()
+            # One request per file: the whole file by a ranged read, or by /file.
+            kw: dict[str, object] = {}
+            route = f"/file/{rev}/{quote(path)}"
+            if small_route == "chunk" and size:
+                route = f"/chunk/{rev}/{quote(path)}"
+                kw["params"] = {"chunk_start": "0", "chunk_size": str(size)}
             if folder is None:
-                received += await fetch("GET", f"/file/{rev}/{quote(path)}", None)
+                await fetch("GET", route, None, **kw)
                 continue
             fd = await asyncio.to_thread(folder.create, plan.rel(path))
 
@@ -272,14 +279,13 @@ async def transfer(
                     view = view[os.write(fd, view) :]
 
             try:
-                received += await fetch("GET", f"/file/{rev}/{quote(path)}", write)
+                await fetch("GET", route, write, **kw)
             finally:
                 await asyncio.to_thread(os.close, fd)
 
     gate = asyncio.Semaphore(args.ranges)
 
     async def ranged(path: str, start: int, size: int) -> None:
-        nonlocal received
         at = start
         rel, total = plan.rel(path), plan.large_sizes.get(path, 0)
 
@@ -293,9 +299,9 @@ async def transfer(
             if chunks:
                 params = {"chunk_start": str(start), "chunk_size": str(size)}
                 route = f"/chunk/{rev}/{quote(path)}"
-                received += await fetch("GET", route, write, params=params)
+                await fetch("GET", route, write, params=params)
             else:
-                received += await fetch("GET", f"/file/{rev}/{quote(path)}", write)
+                await fetch("GET", f"/file/{rev}/{quote(path)}", write)
 
     small_workers = querier if small_route == "query" else getter
     try:
@@ -310,13 +316,13 @@ async def transfer(
 
 
 def small_routes(plan: Plan, wanted: str) -> list[str]:
-    """The routes to time for the small files. ``auto``: QUERY, and for files of 64 KiB and
-    more on average also one GET each (for incompressible mid-size files the server's gzipped
-    tar can cost more than it saves); the faster is the limit."""
+    """The routes to time for the small files. ``auto``: QUERY, and for files over 16 KiB on
+    average also one ranged read and one GET /file each (for mid-size files the server's gzip
+    of the tar costs it more than a request per file); the fastest is the limit."""
     if wanted != "auto":
         return [wanted]
     mean = sum(s for _, _, s in plan.small) / max(1, len(plan.small))
-    return ["query", "file"] if plan.small and mean >= 64 * 1024 else ["query"]
+    return ["query", "chunk", "file"] if plan.small and mean > 16 * 1024 else ["query"]
 
 
 async def download(args: argparse.Namespace) -> dict[str, object]:
@@ -386,7 +392,7 @@ def main() -> None:
     p.add_argument("dir", help="the local copy of what the remote folder holds")
     p.add_argument("--token", default="")
     p.add_argument("--concurrency", type=int, default=8, help="small-file requests in flight")
-    p.add_argument("--small-route", choices=["auto", "query", "file"], default="auto")
+    p.add_argument("--small-route", choices=["auto", "query", "chunk", "file"], default="auto")
     p.add_argument("--batch-files", type=int, default=1000, help="content ids per QUERY")
     p.add_argument("--ranges", type=int, default=8, help="ranged reads in flight")
     p.add_argument("--range-size", type=int, default=10 * MiB)

@@ -95,6 +95,21 @@ def _id_value(content_id: str) -> int | None:
         return None  # never matches: the member is refused as wrong bytes
 
 
+def land_blob(blob: Blob, data: bytes | memoryview, cache: ContentCache | None) -> None:
+    """Put a whole blob's bytes at every one of its targets, once they hash to its id (wrong
+    bytes never touch the disk), and offer them to ``cache``. Blocking: a worker thread's."""
+    digest = xxhash.xxh3_128_intdigest(data)
+    if digest != _id_value(blob.content_id):
+        raise IntegrityError(
+            f"{blob.targets[0][0]}: downloaded bytes hash to {format_hash(digest)}, "
+            f"the server lists {blob.content_id}"
+        )
+    for _, target in blob.targets:  # the bytes are at hand: no copy from the first file
+        land_bytes(os.fspath(target), data)
+    if cache is not None:
+        cache.put_bytes(blob.content_id, bytes(data))
+
+
 class _FanoutSink:
     """A member written to its first target (and the others), offered to the cache."""
 
@@ -104,17 +119,7 @@ class _FanoutSink:
         self._file: TempFile | None = None
 
     def land(self, data: memoryview) -> None:
-        blob = self._blob
-        digest = xxhash.xxh3_128_intdigest(data)
-        if digest != _id_value(blob.content_id):
-            raise IntegrityError(
-                f"{blob.targets[0][0]}: downloaded bytes hash to {format_hash(digest)}, "
-                f"the server lists {blob.content_id}"
-            )
-        for _, target in blob.targets:  # the bytes are at hand: no copy from the first file
-            land_bytes(os.fspath(target), data)
-        if self._cache is not None:
-            self._cache.put_bytes(blob.content_id, bytes(data))
+        land_blob(self._blob, data, self._cache)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._file is None:

@@ -107,7 +107,7 @@ async def test_a_bad_archive_is_refused_and_nothing_is_written(
 async def test_a_tar_cut_mid_member_is_asked_again_for_what_is_missing(
     repo: RemoteRepo, oxen_faults: FaultController, tmp_path: Path
 ) -> None:
-    files = {f"f{i}.txt": b"file %d " % i * 5000 for i in range(6)}
+    files = {f"f{i}.txt": b"file %d " % i * 4000 for i in range(6)}  # 28 KB: batched
     await commit(repo, files)
     oxen_faults.downloads.cut_tar(1, at_member=3)
     report = await download_folder(repo, "main", "", tmp_path)

@@ -1,0 +1,102 @@
+"""Mid-size files (over SMALL_FILE_BYTES, up to LARGE_FILE_BYTES): one ranged read of the whole
+file each, never a QUERY batch (whose gzip costs the server more) nor several ranges."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from oxen_async import RemoteRepo, hash_bytes
+from oxen_async.download import (
+    LARGE_FILE_BYTES,
+    SMALL_FILE_BYTES,
+    ContentCache,
+    download_folder,
+)
+from oxen_async.testing import FaultController, RepoHandle
+
+from .conftest import commit, local_files, strays
+
+ROUTES = ("versions_download", "chunk_download", "file_get")
+
+
+def _mid(n: int) -> bytes:
+    return os.urandom(SMALL_FILE_BYTES + 1 + n)
+
+
+async def test_mid_size_files_come_one_ranged_read_each(
+    repo: RemoteRepo, oxen_repo: RepoHandle, tmp_path: Path
+) -> None:
+    same = _mid(7)
+    files = {
+        "img/a.jpg": _mid(0),
+        "img/b.jpg": os.urandom(LARGE_FILE_BYTES),  # the largest held whole
+        "img/c.jpg": same,
+        "copy/c.jpg": same,
+        "edge/small.bin": os.urandom(SMALL_FILE_BYTES),  # the largest in a batch
+        "edge/tiny.txt": b"tiny",
+    }
+    await commit(repo, files)
+    faults = oxen_repo.server.faults
+    before = {r: faults.stats.requests(r) for r in ROUTES} if faults else {}
+    report = await download_folder(repo, "main", "", tmp_path / "out")
+    assert report.ok, report.failed
+    assert sorted(report.downloaded) == sorted(files)
+    assert report.bytes_downloaded == sum(len(d) for d in files.values())
+    assert local_files(tmp_path / "out") == files
+    assert strays(tmp_path / "out") == []
+    if faults is not None:
+        sent = {r: faults.stats.requests(r) - before[r] for r in ROUTES}
+        assert sent == {"versions_download": 1, "chunk_download": 4, "file_get": 0}
+
+
+@pytest.mark.fake_only
+async def test_a_mid_size_read_cut_off_is_asked_again(
+    repo: RemoteRepo, oxen_faults: FaultController, tmp_path: Path
+) -> None:
+    files = {"a.bin": _mid(100), "b.bin": _mid(200)}
+    await commit(repo, files)
+    cut = oxen_faults.drop_connection(1, route="chunk_download", when="after_headers")
+    report = await download_folder(repo, "main", "", tmp_path)
+    assert cut.hits == 1
+    assert report.ok, report.failed
+    assert oxen_faults.stats.requests("chunk_download") == 3
+    assert local_files(tmp_path) == files
+    assert strays(tmp_path) == []
+
+
+@pytest.mark.fake_only
+async def test_a_wrong_byte_in_a_mid_size_file_never_lands(
+    repo: RemoteRepo, oxen_faults: FaultController, tmp_path: Path
+) -> None:
+    bad, good = _mid(1), _mid(2)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "bad.bin").write_bytes(b"what was there before")
+    await commit(repo, {"bad.bin": bad, "good.bin": good})
+    oxen_faults.downloads.wrong_byte(hashes=[hash_bytes(bad)])
+    report = await download_folder(repo, "main", "", tmp_path / "out")
+    assert oxen_faults.downloads.wrong_bytes_fired == 1
+    assert list(report.failed) == ["bad.bin"]
+    assert "IntegrityError" in report.failed["bad.bin"]
+    # The old file is kept, untouched; nothing half-written beside it.
+    assert local_files(tmp_path / "out") == {"bad.bin": b"what was there before", "good.bin": good}
+    assert strays(tmp_path / "out") == []
+
+
+async def test_mid_size_files_go_to_the_cache_and_come_back_from_it(
+    repo: RemoteRepo, oxen_repo: RepoHandle, tmp_path: Path
+) -> None:
+    files = {f"f{i}.bin": _mid(i) for i in range(3)}
+    await commit(repo, files)
+    cache = ContentCache()
+    first = await download_folder(repo, "main", "", tmp_path / "one", cache=cache)
+    assert first.ok and first.from_cache == 0
+    faults = oxen_repo.server.faults
+    before = {r: faults.stats.requests(r) for r in ROUTES} if faults else {}
+    second = await download_folder(repo, "main", "", tmp_path / "two", cache=cache)
+    assert second.ok and second.from_cache == 3
+    assert local_files(tmp_path / "two") == files
+    if faults is not None:
+        assert {r: faults.stats.requests(r) for r in ROUTES} == before
