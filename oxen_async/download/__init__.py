@@ -15,7 +15,14 @@
 from .batch import BatchRefused, Blob, BlobsMissing, fetch_batch
 from .blobs import FETCH_BYTES_LIMIT, fetch_bytes
 from .cache import CACHE_ENV, ContentCache, default_cache_dir
-from .engine import BATCH_BYTES, BATCH_FILES, LARGE_FILE_BYTES, SMALL_FILE_BYTES, download_folder
+from .engine import (
+    BATCH_BYTES,
+    BATCH_FILES,
+    FIRST_BATCH_FILES,
+    LARGE_FILE_BYTES,
+    SMALL_FILE_BYTES,
+    download_folder,
+)
 from .ranged import fetch_large
 from .report import DownloadReport
 from .single import download_to
@@ -27,6 +34,7 @@ __all__ = [
     "BATCH_FILES",
     "CACHE_ENV",
     "FETCH_BYTES_LIMIT",
+    "FIRST_BATCH_FILES",
     "LARGE_FILE_BYTES",
     "SMALL_FILE_BYTES",
     "BatchRefused",

@@ -45,6 +45,10 @@ SMALL_FILE_BYTES = 32 * 1024
 LARGE_FILE_BYTES = WHOLE_FILE_BYTES
 # 1,000 ids per QUERY: half the requests of 500 for the same bytes (the wire limit uses 1,000).
 BATCH_FILES = 1000
+# The first batches are smaller, each twice the last, so that every worker has a request in
+# flight while the listing is still young (a full first batch waits for 1,000 entries listed,
+# the eighth for 8,000: the cores idled through that ramp).
+FIRST_BATCH_FILES = 64
 BATCH_BYTES = 16 * 1024 * 1024
 CHECK_GROUP = 256
 _FAILURES = (OxenError, OSError)
@@ -144,10 +148,11 @@ class _Run:
         async with send:
             batch: dict[str, Blob] = {}
             batch_bytes = 0
+            batch_files = min(FIRST_BATCH_FILES, BATCH_FILES)
             group: list[tuple[str, MetadataEntry, Path]] = []
 
             async def flush_group() -> None:
-                nonlocal batch, batch_bytes
+                nonlocal batch, batch_bytes, batch_files
                 verdicts = await anyio.to_thread.run_sync(
                     _check_group, group, self.cache, self.swept
                 )
@@ -169,9 +174,10 @@ class _Run:
                         blob = batch[entry.hash] = Blob(entry.hash, entry.size)
                         batch_bytes += entry.size
                     blob.targets.append((repo_path, local))
-                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                    if len(batch) >= batch_files or batch_bytes >= BATCH_BYTES:
                         await send.send(_Batch(list(batch.values())))
                         batch, batch_bytes = {}, 0
+                        batch_files = min(2 * batch_files, BATCH_FILES)
                 group.clear()
 
             root = os.fspath(report.local_dir)
