@@ -7,8 +7,9 @@
   and distributed ranks (each sample exactly once per epoch), prefetched with at most
   ``prefetch`` files in flight or held.
 
-Small files travel many per ``QUERY /versions`` (``download.fetch_bytes``), files over
-``BATCH_FILE_BYTES`` by ranged reads; every file is checked against its content id. Both
+Small files travel many per ``QUERY /versions`` (``download.fetch_bytes``), bigger ones
+(``download.routes``) by ranged reads, all of a request's at once; every file is checked
+against its content id. Both
 datasets list the folder once, in the process that builds them, at one commit (a branch is
 pinned to its head then), and carry only that list and the connection options into workers.
 Each process makes its own filesystem, HTTP session, event loop and cache handle on first use:
@@ -30,15 +31,15 @@ import torch.distributed
 import torch.utils.data
 from fsspec.asyn import sync
 
-from .download import ContentCache, fetch_bytes
+from .download import WHOLE_FILE_BYTES, ContentCache, fetch_bytes
+from .download.routes import batched
+from .download.whole import read_verified
 from .errors import ConfigError, IntegrityError, NotFoundError
 from .fs import OxenFileSystem
 from .hashing import hash_bytes, same_hash
 
 T = TypeVar("T")
 
-# Files up to this size travel in QUERY /versions batches; larger ones by ranged reads.
-BATCH_FILE_BYTES = 4 * 1024 * 1024
 BATCH_MAX_FILES = 64
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
@@ -117,19 +118,36 @@ async def _commit_of(fs: OxenFileSystem) -> str:
 async def _fetch(
     fs: OxenFileSystem, cache: ContentCache | None, files: Sequence[RemoteFile]
 ) -> list[bytes]:
-    small = {f.content_id: f.size for f in files if f.size <= BATCH_FILE_BYTES}
-    got = await fetch_bytes(await fs._repo(), small, cache=cache) if small else {}
-    out: list[bytes] = []
-    for file in files:
-        data = got.get(file.content_id)
-        if data is None:  # a large file: ranges, checked here (fetch_bytes checks its own)
+    repo = await fs._repo()
+    small = {f.content_id: f.size for f in files if batched(f.size)}
+    others = {f.content_id: f for f in files if f.content_id not in small}
+
+    async def alone(file: RemoteFile) -> bytes:
+        if cache is not None:
+            data = await asyncio.to_thread(cache.read, file.content_id)
+            if data is not None:
+                return data
+        if file.size <= WHOLE_FILE_BYTES:
+            data = await read_verified(repo, fs.revision, file.path, file.size, file.content_id)
+        else:  # ranges, checked here
             data = bytes(await fs._cat_file(file.path))
             if not same_hash(hash_bytes(data), file.content_id):
                 raise IntegrityError(f"{file.path}: bytes do not match id {file.content_id}")
-            if cache is not None:
-                await asyncio.to_thread(cache.put_bytes, file.content_id, data)
-        out.append(data)
-    return out
+        if cache is not None:
+            await asyncio.to_thread(cache.put_bytes, file.content_id, data)
+        return data
+
+    got: dict[str, bytes] = {}
+
+    async def batch() -> None:
+        if small:
+            got.update(await fetch_bytes(repo, small, cache=cache))
+
+    async def one(file: RemoteFile) -> None:
+        got[file.content_id] = await alone(file)
+
+    await asyncio.gather(batch(), *(one(f) for f in others.values()))
+    return [got[f.content_id] for f in files]
 
 
 def _batches(files: Sequence[RemoteFile], max_files: int) -> Iterator[list[RemoteFile]]:

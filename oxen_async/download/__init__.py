@@ -20,11 +20,11 @@ from .engine import (
     BATCH_FILES,
     FIRST_BATCH_FILES,
     LARGE_FILE_BYTES,
-    SMALL_FILE_BYTES,
     download_folder,
 )
 from .ranged import fetch_large
 from .report import DownloadReport
+from .routes import SMALL_FILE_BYTES, WHOLE_FILE_BYTES
 from .single import download_to
 from .stream import iter_files
 from .whole import fetch_whole
@@ -37,6 +37,7 @@ __all__ = [
     "FIRST_BATCH_FILES",
     "LARGE_FILE_BYTES",
     "SMALL_FILE_BYTES",
+    "WHOLE_FILE_BYTES",
     "BatchRefused",
     "Blob",
     "BlobsMissing",

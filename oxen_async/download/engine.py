@@ -30,18 +30,15 @@ from .cache import ContentCache
 from .local import is_current, relative_name, sweep_leftovers
 from .ranged import fetch_large
 from .report import DownloadReport, pin_revision
+from .routes import WHOLE_FILE_BYTES, batched
 from .verified import check_download, manifest_rel
-from .whole import WHOLE_FILE_BYTES, fetch_whole
+from .whole import fetch_whole
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
 
-# Up to this a file travels in a QUERY batch; above it the server's gzip of the batch costs it
-# more CPU than a ranged read of the file (the crossover measured on real 0.65.2: ~22 KiB for
-# text, ~40 KiB for incompressible bytes; why in ``whole``).
-SMALL_FILE_BYTES = 32 * 1024
-# Above this a file streams to disk by several ranged reads in flight (``ranged``); up to it, it
-# is one read held in memory (``whole``).
+# Above this a file streams to disk by several ranged reads in flight (``ranged``); up to it,
+# and over SMALL_FILE_BYTES, it is one read held in memory (``whole``). Why: ``routes``.
 LARGE_FILE_BYTES = WHOLE_FILE_BYTES
 # 1,000 ids per QUERY: half the requests of 500 for the same bytes (the wire limit uses 1,000).
 BATCH_FILES = 1000
@@ -164,7 +161,7 @@ class _Run:
                         report.downloaded.append(repo_path)
                         report.from_cache += 1
                         continue
-                    if entry.size > SMALL_FILE_BYTES:
+                    if not batched(entry.size):
                         one = Blob(entry.hash, entry.size, [(repo_path, local)])
                         big = entry.size > LARGE_FILE_BYTES
                         await send.send(_Large(one) if big else _Whole(one))

@@ -1,7 +1,7 @@
 """``iter_files``: stream a remote folder's files as bytes, in walk order or as they arrive.
 
 Small files travel many to a request (``fetch_bytes``: one ``QUERY /versions`` per job, the
-cache first); a file bigger than a job comes alone through ``/file``. At most ``concurrency``
+cache first); a bigger file (``routes``) comes alone in one ranged read. At most ``concurrency``
 requests are out, and at most ``buffer_bytes`` of files are fetched ahead of the caller
 (in flight or waiting to be yielded), however slowly it consumes. Every file is checked
 against its listed id before it is yielded.
@@ -21,13 +21,13 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import limits
-from ..errors import IntegrityError
-from ..hashing import hash_bytes, same_hash
 from ..models import MetadataEntry
 from .blobs import fetch_bytes
 from .cache import ContentCache
 from .engine import BATCH_BYTES, BATCH_FILES
 from .report import pin_revision
+from .routes import batched
+from .whole import read_verified
 
 if TYPE_CHECKING:
     from ..client import RemoteRepo
@@ -36,8 +36,6 @@ DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
 # What a file costs besides its bytes while it is held (its tar header, its entry): so that
 # a folder of empty files is bounded too.
 PER_FILE_BYTES = 512
-# Above this size a downloaded file is hashed in a worker thread rather than on the loop.
-_HASH_INLINE_LIMIT = 256 * 1024
 
 
 @dataclass(eq=False)
@@ -109,9 +107,9 @@ async def iter_files(
     send, receive = anyio.create_memory_object_stream[_Job](math.inf)  # the budget bounds it
 
     async def fetch(job: _Job) -> dict[str, bytes]:
-        if len(job.entries) == 1 and job.size > job_bytes:  # too big to share a request
-            path, entry = job.entries[0]
-            return {entry.hash: await _one_file(repo, pinned, path, entry)}
+        if len(job.entries) == 1 and (job.size > job_bytes or not batched(job.size)):
+            path, entry = job.entries[0]  # alone: in one ranged read
+            return {entry.hash: await read_verified(repo, pinned, path, entry.size, entry.hash)}
         by_hash = {entry.hash: (path, entry) for path, entry in job.entries}
 
         async def fallback(content_id: str) -> bytes:
@@ -151,6 +149,12 @@ async def iter_files(
             job = _Job()
             try:
                 async for path, entry in repo.dirs.walk(pinned, remote_dir):
+                    if not batched(entry.size):  # a job of its own
+                        if ordered and job.entries:  # walk order: what came first goes first
+                            await start(job)
+                            job = _Job()
+                        await start(_Job([(path, entry)], entry.size))
+                        continue
                     if job.entries and (
                         len(job.entries) >= BATCH_FILES or job.size + entry.size > job_bytes
                     ):
@@ -185,16 +189,3 @@ async def iter_files(
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(producer, return_exceptions=True)
-
-
-async def _one_file(repo: RemoteRepo, revision: str, path: str, entry: MetadataEntry) -> bytes:
-    data = await repo.files.download(revision, path)
-    if len(data) > _HASH_INLINE_LIMIT:
-        digest = await anyio.to_thread.run_sync(hash_bytes, data)
-    else:
-        digest = hash_bytes(data)
-    if not same_hash(digest, entry.hash):
-        raise IntegrityError(
-            f"{path}: downloaded bytes hash to {digest}, the server lists {entry.hash}"
-        )
-    return data

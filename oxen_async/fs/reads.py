@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..download.blobs import fetch_bytes
 from ..download.engine import BATCH_BYTES, BATCH_FILES
+from ..download.routes import WHOLE_FILE_BYTES, batched
+from ..download.whole import read_verified
 from ..errors import IntegrityError
 from ..hashing import hash_bytes, same_hash
 from ..models import MetadataEntry
@@ -22,8 +24,6 @@ if TYPE_CHECKING:
 
 RANGE_PIECE = 8 * 1024 * 1024
 PIECES_IN_FLIGHT = 4
-# Whole files up to this size come through one ``GET /file``; larger ones by ranges.
-WHOLE_FILE_LIMIT = 2 * RANGE_PIECE
 
 Info = dict[str, Any]
 
@@ -66,25 +66,23 @@ async def _chunk(repo: RemoteRepo, revision: str, path: str, start: int, size: i
 
 
 async def read_whole(repo: RemoteRepo, revision: str, path: str, info: Info) -> bytes:
-    """The whole file, checked against its listed content id."""
+    """The whole file, checked against its listed content id: one ranged read up to
+    WHOLE_FILE_BYTES (``download.routes``), pieces in flight beyond."""
     size = int(info["size"])
-    if size <= WHOLE_FILE_LIMIT:
-        data = await repo.files.download(revision, path)
-    else:
-        data = await read_range(repo, revision, path, 0, size)
     expected = str(info.get("hash") or "")
+    if expected and size <= WHOLE_FILE_BYTES:
+        return await read_verified(repo, revision, path, size, expected)
+    data = await read_range(repo, revision, path, 0, size)
     if expected:
-        digest = (
-            hash_bytes(data) if size < 256 * 1024 else await asyncio.to_thread(hash_bytes, data)
-        )
+        digest = await asyncio.to_thread(hash_bytes, data)
         if not same_hash(digest, expected):
             raise IntegrityError(f"{path}: bytes hash to {digest}, the server lists {expected}")
     return data
 
 
-# ``cat`` of many paths: whole files up to this size go many to a ``QUERY /versions`` (the
-# download engine's batch), at most BATCH_FILES files or BATCH_BYTES bytes per request and
-# BATCHES_IN_FLIGHT requests at once; bigger ones are read alone.
+# ``cat`` of many paths: small files (``download.routes``) go many to a ``QUERY /versions``
+# (the download engine's batch), at most BATCH_FILES files or BATCH_BYTES bytes per request
+# and BATCHES_IN_FLIGHT requests at once; bigger ones are read alone.
 BATCHES_IN_FLIGHT = 4
 
 
@@ -94,7 +92,7 @@ async def read_many(
     """Whole files (repo path -> info), each checked against its id: small ones many per
     request, the rest one by one; a failure is that path's answer, not the others'."""
     out: dict[str, bytes | Exception] = {}
-    small = {p: i for p, i in infos.items() if int(i["size"]) <= BATCH_BYTES and i.get("hash")}
+    small = {p: i for p, i in infos.items() if batched(int(i["size"])) and i.get("hash")}
     groups: list[dict[str, Info]] = []
     group: dict[str, Info] = {}
     group_bytes = 0

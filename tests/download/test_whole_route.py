@@ -100,3 +100,26 @@ async def test_mid_size_files_go_to_the_cache_and_come_back_from_it(
     assert local_files(tmp_path / "two") == files
     if faults is not None:
         assert {r: faults.stats.requests(r) for r in ROUTES} == before
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_iter_files_reads_mid_size_files_alone_and_keeps_walk_order(
+    repo: RemoteRepo, oxen_repo: RepoHandle, ordered: bool
+) -> None:
+    # Small and mid-size files interleaved in one folder: the order must survive the split.
+    files = {f"mix/f{i:02d}.bin": _mid(i) if i % 3 == 0 else b"small %d" % i for i in range(12)}
+    await commit(repo, files)
+    walk = [p async for p, _ in repo.dirs.walk("main", "mix")]
+    faults = oxen_repo.server.faults
+    before = {r: faults.stats.requests(r) for r in ROUTES} if faults else {}
+    got = [(p, d) async for p, d in repo.iter_files("main", "mix", ordered=ordered)]
+    assert dict(got) == files
+    if ordered:
+        assert [p for p, _ in got] == walk
+    else:
+        assert sorted(p for p, _ in got) == sorted(walk)
+    if faults is not None:
+        sent = {r: faults.stats.requests(r) - before[r] for r in ROUTES}
+        assert sent["chunk_download"] == 4 and sent["file_get"] == 0
+        # Ordered, each mid-size file closes the batch before it: at most 4 batches.
+        assert 1 <= sent["versions_download"] <= (4 if ordered else 1)

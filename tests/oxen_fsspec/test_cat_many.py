@@ -65,3 +65,22 @@ def test_a_spoilt_batch_falls_back_file_by_file(
     assert {rel(seeded, n): d for n, d in got.items()} == {n: FILES[n] for n in names}
     assert oxen_faults.stats.requests("versions_download") >= 1
     assert len(wire.to("file")) == 5  # the refused batch: each file through /file
+
+
+def test_cat_reads_mid_size_files_one_range_each(fs: OxenFileSystem, wire: Wire) -> None:
+    import os
+
+    from oxen_async.download import SMALL_FILE_BYTES
+
+    files = {f"mid/m{i}.jpg": os.urandom(SMALL_FILE_BYTES + 1 + i) for i in range(4)}
+    files |= {f"mid/s{i}.txt": b"small %d" % i for i in range(5)}
+    fs.pipe(files)
+    wire.clear()
+    got = fs.cat(list(files))
+    assert {rel(fs, name): data for name, data in got.items()} == files
+    # The small ones in one QUERY, each mid-size one in one ranged read of all of it.
+    assert _queries(wire) == 1
+    chunks = wire.to("chunk")
+    assert sorted(e.path.rsplit("/", 1)[1] for e in chunks) == [f"m{i}.jpg" for i in range(4)]
+    assert all(e.params.get("chunk_start") in (0, "0") for e in chunks)
+    assert wire.to("file") == []

@@ -158,3 +158,32 @@ def test_map_dataset_second_epoch_comes_from_the_cache(
     queries.clear()
     assert [ds[i] for i in range(len(ds))] == first
     assert queries == []  # every byte of the second epoch from the cache
+
+
+def test_a_batch_of_mixed_sizes_reads_each_big_file_alone(oxen_repo: RepoHandle) -> None:
+    from oxen_async.download import SMALL_FILE_BYTES, WHOLE_FILE_BYTES
+
+    rng = random.Random(11)
+    files = {
+        "mixed/a-small.bin": rng.randbytes(100),
+        "mixed/b-mid.bin": rng.randbytes(SMALL_FILE_BYTES + 5),
+        "mixed/c-large.bin": rng.randbytes(WHOLE_FILE_BYTES + 5),
+        "mixed/d-small.bin": rng.randbytes(200),
+        "mixed/e-mid.bin": rng.randbytes(3 * SMALL_FILE_BYTES),
+    }
+    fs = OxenFileSystem(
+        oxen_repo.namespace,
+        oxen_repo.name,
+        skip_instance_cache=True,
+        **_options(oxen_repo),
+        **AUTHOR,
+    )
+    fs.pipe(files)
+    fs.close()
+    ds: OxenMapDataset[bytes] = OxenMapDataset(
+        _url(oxen_repo, "mixed"), cache=False, **_options(oxen_repo)
+    )
+    loader = DataLoader(ds, batch_size=5, num_workers=0, collate_fn=list)
+    (batch,) = list(loader)
+    assert batch == [files[f.path] for f in ds.files]
+    assert [f.path for f in ds.files] == sorted(files)
