@@ -25,6 +25,7 @@ import anyio.to_thread
 import msgspec
 from anyio.abc import ObjectSendStream
 
+from ..errors import ConfigError
 from .counters import Counters
 from .scan import LocalFile, Problem, ScanItem, SkippedSymlinkDir, scan, stat_listed
 from .settings import Shard
@@ -59,7 +60,8 @@ class ShareBuilder:
         self.count = count
         self.files = [0] * count  # entries per share
         self._out = [bytearray() for _ in range(count)]
-        self._zip = [zlib.compressobj(6) for _ in range(count)]
+        # A small window and state (~48 KiB a shard, not zlib's 256): many shards stay cheap.
+        self._zip = [zlib.compressobj(6, zlib.DEFLATED, 13, 5) for _ in range(count)]
         self._encoder = msgspec.msgpack.Encoder()
 
     def add(self, rel_dir: str, items: list[ScanItem]) -> None:
@@ -125,7 +127,15 @@ async def _walk(
 
 
 def decode_share(share: bytes) -> Iterator[SharePiece]:
-    """The pieces of a share, inflated a slice at a time (never the whole listing at once)."""
+    """The pieces of a share, inflated a slice at a time (never the whole listing at once).
+    Raises ConfigError for bytes that are not a whole share."""
+    try:
+        yield from _pieces(share)
+    except (zlib.error, msgspec.DecodeError, struct.error) as exc:
+        raise ConfigError(f"a shard's share of the listing is corrupt: {exc}") from None
+
+
+def _pieces(share: bytes) -> Iterator[SharePiece]:
     decoder = msgspec.msgpack.Decoder(SharePiece)
     inflate = zlib.decompressobj()
     buffer = bytearray()
@@ -137,9 +147,8 @@ def decode_share(share: bytes) -> Iterator[SharePiece]:
                 break
             yield decoder.decode(buffer[FRAME.size : FRAME.size + length])
             del buffer[: FRAME.size + length]
-    buffer += inflate.flush()
     if buffer or not inflate.eof:
-        raise ValueError("a shard's share is truncated")
+        raise ConfigError("a shard's share of the listing is truncated")
 
 
 def items_of(piece: SharePiece, root: str, source: RemoteSource | None) -> list[ScanItem]:
