@@ -7,8 +7,10 @@ driver checks it against their reports and merges it once (``upload/shards.py``)
 Needs the ``dask`` extra (dask + distributed) on the driver and every worker, and the sources
 at the same path on every worker (a shared filesystem, or a LocalCluster). Dask's own retries
 re-run a failed shard (``retries``; a dead worker's shards are re-run by the scheduler), and a
-re-run resends nothing its shard had staged. A shard never merges; the driver merges once, only
-when every shard reported and the workspace holds exactly what they reported.
+re-run resends nothing its shard had staged. The driver lists each source once and each task
+carries its shard's share of that listing (``upload.share``): no worker lists the source.
+A shard never merges; the driver merges once, only when every shard reported and the workspace
+holds exactly what they reported.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .upload.settings import (
     Shard,
     absolute,
     check_folder,
+    resolve_state_dir,
 )
 from .upload.shards import (
     ShardReport,
@@ -47,6 +50,7 @@ from .upload.shards import (
     open_shared_workspace,
     stage_shard,
 )
+from .upload.share import list_shares
 from .upload.sources import is_url, open_source
 
 if TYPE_CHECKING:
@@ -99,6 +103,8 @@ class ShardTask:
     token: str | None = field(default=None, repr=False)
     # A URL source's filesystem options (they may hold keys: never in the repr either).
     storage_options: dict[str, Any] | None = field(default=None, repr=False)
+    # The shard's share of the driver's one listing (upload.share); None: the shard walks.
+    share: bytes | None = field(default=None, repr=False)
 
 
 def run_shard(task: ShardTask) -> bytes:
@@ -128,6 +134,7 @@ async def _stage(task: ShardTask) -> ShardReport:
             batch_files=task.batch_files,
             state_dir=task.state_dir,
             storage_options=task.storage_options,
+            share=task.share,
         )
 
 
@@ -298,6 +305,9 @@ class _Job:
         started = time.perf_counter()
         check_workers(client)
         count = self.shards or max(1, 2 * sum(client.nthreads().values()))
+        # Listed once, here, before the workspace exists (a listing refused fails with nothing
+        # made); each task then carries only its share, as compressed bytes.
+        shares = [anyio.run(self._shares, source, count) for source, _ in pairs]
         workspace_id = anyio.run(self._call, lambda repo: open_shared_workspace(repo, self.branch))
         tasks = [
             ShardTask(
@@ -316,10 +326,12 @@ class _Job:
                 state_dir=self.state_dir,
                 token=self.token,
                 storage_options=self.storage_options,
+                share=share,
             )
-            for source, dest in pairs
-            for index in range(count)
+            for (source, dest), of_source in zip(pairs, shares, strict=True)
+            for index, share in enumerate(of_source)
         ]
+        del shares  # the tasks hold them now
         futures = [
             client.submit(run_shard, t, key=f"oxen-shard-{workspace_id}-{n}", retries=self.retries)
             for n, t in enumerate(tasks)
@@ -352,6 +364,17 @@ class _Job:
             error=error,
             elapsed_s=time.perf_counter() - started,
         )
+
+    async def _shares(self, source: str, count: int) -> list[bytes]:
+        """``source`` listed once and cut into ``count`` shares (its state folder left out, as
+        a shard's own walk leaves it out)."""
+        listed = await list_shares(
+            source,
+            count,
+            storage_options=self.storage_options,
+            exclude=frozenset({str(resolve_state_dir(self.state_dir))}),
+        )
+        return listed.finish()
 
     async def _call(self, step: Callable[[RemoteRepo], Awaitable[T]]) -> T:
         """One driver step on the repository, with its own client (and event loop)."""

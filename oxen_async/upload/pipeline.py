@@ -55,6 +55,7 @@ from .settings import (
     UploadSettings,
     resolve,
 )
+from .share import scan_share
 from .sources import stages as source_stages
 from .state import UploadState, state_key
 from .target import UploadTarget
@@ -156,8 +157,8 @@ class UploadOutcome:
 async def run_upload(repo: UploadTarget, settings: UploadSettings) -> UploadOutcome:
     """Run a checked upload (``resolve``'s settings)."""
     started = time.perf_counter()
-    if settings.source is not None:  # a missing bucket or refused key: before any request
-        await settings.source.check()
+    if settings.source is not None and settings.share is None:  # else the driver checked it
+        await settings.source.check()  # a missing bucket or refused key: before any request
     head = await branch_head(repo, settings.branch)
     target = settings.dest
     if settings.workspace_id is not None:  # one state per shard: shards run side by side
@@ -363,6 +364,11 @@ class _Upload:
             self._stages.start_soon(self.workspace.open_early)
 
     async def _scan(self, out: ObjectSendStream[tuple[str, list[ScanItem]]]) -> None:
+        s = self.settings
+        if s.share is not None:  # the driver listed the source: no walk here
+            root = s.source.root if s.source is not None else str(s.root)
+            await scan_share(s.share, root, s.source, out, self.counters)
+            return
         if self.settings.source is not None:
             await source_stages.scan_source(
                 self.settings.source, self.settings.shard, out, self.counters

@@ -93,9 +93,39 @@ def _classify(entry: os.DirEntry[str], rel: str) -> ScanItem | str | None:
                 return "dir"
     except OSError as exc:
         return Problem(rel, f"cannot stat: {exc.strerror or exc}")
+    return _file_item(rel, entry.path, st)
+
+
+VANISHED = "vanished since the folder was listed"
+
+
+def stat_listed(path: str, rel: str) -> ScanItem:
+    """What a path listed earlier (a Dask driver's listing) is now, by the scan's symlink
+    policy; a path gone since is a Problem (``VANISHED``), reported by path."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                st = os.stat(path)  # follows the link
+            except FileNotFoundError:
+                return Problem(rel, "broken symlink")
+            except OSError as exc:
+                return Problem(rel, f"cannot follow symlink: {exc.strerror or exc}")
+            if stat.S_ISDIR(st.st_mode):
+                return SkippedSymlinkDir(rel)
+        elif stat.S_ISDIR(st.st_mode):
+            return Problem(rel, "a folder now, was a file when the folder was listed")
+    except FileNotFoundError:
+        return Problem(rel, VANISHED)
+    except OSError as exc:
+        return Problem(rel, f"cannot stat: {exc.strerror or exc}")
+    return _file_item(rel, path, st)
+
+
+def _file_item(rel: str, path: str, st: os.stat_result) -> ScanItem:
     if not stat.S_ISREG(st.st_mode):
         return Problem(rel, f"special file ({_kind(st.st_mode)}), not uploaded")
-    return LocalFile(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino)
+    return LocalFile(rel, path, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _kind(mode: int) -> str:

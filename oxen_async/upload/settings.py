@@ -34,8 +34,14 @@ class Shard:
     count: int
 
     def holds(self, rel_path: str) -> bool:
-        """Whether this shard uploads ``rel_path`` (a stable hash: the same on every machine)."""
-        return zlib.crc32(os.fsencode(rel_path)) % self.count == self.index
+        """Whether this shard uploads ``rel_path``."""
+        return self.of(rel_path, self.count) == self.index
+
+    @staticmethod
+    def of(rel_path: str, count: int) -> int:
+        """The shard of ``count`` that uploads ``rel_path``: a stable hash, the same on every
+        machine (the driver partitions its listing by it, ``upload.share``)."""
+        return zlib.crc32(os.fsencode(rel_path)) % count
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class UploadSettings:
     shard: Shard | None = None
     # An fsspec URL source (upload.sources); None: the local folder ``root``.
     source: RemoteSource | None = None
+    # A Dask shard's share of the driver's listing (``upload.share``): staged instead of a walk.
+    share: bytes | None = field(default=None, repr=False)
 
     @property
     def source_key(self) -> str:
@@ -87,6 +95,11 @@ class UploadSettings:
 
 def absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
+
+
+def resolve_state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
+    """The upload state's folder: the caller's, or the default (absolute either way)."""
+    return absolute(Path(state_dir) if state_dir else default_state_dir())
 
 
 def check_folder(root: Path) -> Path:
@@ -119,6 +132,7 @@ def resolve(
     shard: Shard | None = None,
     storage_options: Mapping[str, Any] | None = None,
     manifest: bool | str | None = None,
+    share: bytes | None = None,
 ) -> UploadSettings:
     """Check every argument; raise ConfigError naming the first bad one. ``local_dir`` may be
     an fsspec URL (``s3://bucket/prefix``), opened with ``storage_options``."""
@@ -137,6 +151,8 @@ def resolve(
         raise ConfigError(f"large_file_threshold cannot exceed the server's {LARGE_FILE} byte cap")
     if shard is not None and not 0 <= shard.index < shard.count:
         raise ConfigError(f"shard {shard.index} of {shard.count} does not exist")
+    if share is not None and shard is None:
+        raise ConfigError("a share of a listing needs its shard")
     if workspace_id is not None and delete_missing:
         raise ConfigError("delete_missing needs the whole folder: not with a named workspace")
     manifest_rel = manifest_path(root, manifest, named_workspace=workspace_id is not None)
@@ -159,13 +175,14 @@ def resolve(
         large_threshold=large_file_threshold,
         resume=resume,
         delete_missing=delete_missing,
-        state_dir=absolute(Path(state_dir) if state_dir else default_state_dir()),
+        state_dir=resolve_state_dir(state_dir),
         on_progress=progress,
         removal_guard=guard,
         workspace_id=workspace_id,
         shard=shard,
         source=source,
         manifest=manifest_rel,
+        share=share,
     )
 
 

@@ -2,8 +2,10 @@
 merges it once.
 
 - ``open_shared_workspace`` (driver): one workspace on the branch's head, by a fresh id.
+- ``list_shares`` (driver, ``share.py``): the source listed once, cut into the shards' shares.
 - ``stage_shard`` (any worker, any machine): the pipeline on the shard's share of a folder
-  (paths hashed to shards), into that workspace, never merging; its report names every path
+  (paths hashed to shards: carried from the driver, or its own walk), into that workspace,
+  never merging; its report names every path
   it staged with the content id of the bytes sent. Its state is per shard, so a shard run
   again (Dask retries it after a worker died) resends nothing it had staged.
 - ``merge_shards`` (driver): the workspace's staged paths must be exactly the union of the
@@ -93,9 +95,12 @@ async def stage_shard(
     batch_files: int = DEFAULT_BATCH_FILES,
     state_dir: str | os.PathLike[str] | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    share: bytes | None = None,
 ) -> ShardReport:
     """Stage shard ``shard`` of ``local_dir`` (a folder or an fsspec URL) into
-    ``workspace_id``; never merges."""
+    ``workspace_id``; never merges. ``share``: the shard's share of the driver's listing
+    (``upload.share.list_shares``), staged instead of walking the source; else the shard walks
+    it and keeps the paths that hash to it."""
     settings = resolve(
         local_dir,
         branch=branch,
@@ -114,6 +119,7 @@ async def stage_shard(
         workspace_id=workspace_id,
         shard=shard,
         storage_options=storage_options,
+        share=share,
     )
     outcome = await run_upload(repo, settings)
     return ShardReport(

@@ -209,3 +209,65 @@ async def test_a_worker_without_the_package_is_named_before_anything_is_sent(
             worker.terminate()
             worker.wait(30)
     assert await repo.workspaces.list() == []  # refused before the shared workspace opened
+
+
+def _hold_workers(client: Any, event: str) -> list[Any]:
+    """A task on every worker that waits for the distributed Event ``event``: shard tasks
+    submitted meanwhile queue behind them. Local functions travel by value (cloudpickle)."""
+
+    def hold(name: str) -> None:
+        from distributed import Event
+
+        assert Event(name).wait(timeout=120), "never released"
+
+    workers = list(client.scheduler_info()["workers"])
+    return [
+        client.submit(hold, event, workers=[w], key=f"hold-{event}-{n}", pure=False)
+        for n, w in enumerate(workers)
+    ]
+
+
+def _shard_tasks_submitted(client: Any) -> bool:
+    def keys(dask_scheduler: Any) -> list[str]:
+        return [str(k) for k in dask_scheduler.tasks if str(k).startswith("oxen-shard-")]
+
+    return bool(client.run_on_scheduler(keys))
+
+
+async def test_a_file_deleted_after_the_drivers_listing_is_reported_and_the_rest_commit(
+    dask_client: Any, oxen_repo: Any, repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    from distributed import Event
+
+    from oxen_async.upload.scan import VANISHED
+
+    await _seed(repo, tmp_path)
+    files = many_files(200)
+    write_tree(tmp_path / "src", files)
+    gone = sorted(files)[7]
+    name = f"release-{os.getpid()}-{time.monotonic_ns()}"
+    holds = _hold_workers(dask_client, name)
+    # The workers are busy until released: ingest lists on the driver, submits, and waits.
+    job = _run(dask_client, oxen_repo, [(tmp_path / "src", "data")], state_dir, shards=3)
+
+    def delete_once_submitted() -> None:
+        # The event: the shard tasks exist, so the driver's listing is done (it comes first).
+        _wait_for(lambda: _shard_tasks_submitted(dask_client), "the shard tasks")
+        assert all(h.status == "pending" for h in holds)  # no shard can have run yet
+        (tmp_path / "src" / gone).unlink()
+        Event(name, client=dask_client).set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(anyio.to_thread.run_sync, delete_once_submitted)
+        report = await job
+    dask_client.gather(holds)
+    # Listed, so counted; gone, so failed by path; the others landed in the one commit.
+    assert report.status == "committed", report.error
+    assert report.files_total == len(files)
+    assert report.files_uploaded == len(files) - 1
+    assert [(f.path, f.reason) for f in report.failed] == [(gone, VANISHED)]
+    del files[gone]
+    assert await tree_ids(repo, "main") == {"seed.txt": hash_bytes(b"seed")} | {
+        f"data/{p}": hash_bytes(d) for p, d in files.items()
+    }
+    assert await repo.workspaces.list() == []

@@ -21,6 +21,7 @@ from oxen_async.upload.shards import (
     open_shared_workspace,
     stage_shard,
 )
+from oxen_async.upload.share import decode_share, list_shares
 
 from ._tree import AUTHOR, commit_count, many_files, tree_ids, write_tree
 
@@ -34,7 +35,12 @@ async def _seed(repo: RemoteRepo, tmp_path: Path) -> None:
 
 
 async def _stage_all(
-    repo: RemoteRepo, root: Path, ws: str, state_dir: Path, dest: str = ""
+    repo: RemoteRepo,
+    root: Path,
+    ws: str,
+    state_dir: Path,
+    dest: str = "",
+    shares: list[bytes] | None = None,
 ) -> list[ShardReport]:
     reports: list[ShardReport] = []
 
@@ -49,6 +55,7 @@ async def _stage_all(
                 dest=dest,
                 author=AUTHOR,
                 state_dir=state_dir,
+                share=shares[index] if shares is not None else None,
             )
         )
 
@@ -196,3 +203,51 @@ async def test_a_rerun_unstages_what_its_shard_no_longer_has(
     assert commit is not None
     ids = await tree_ids(repo, commit.id)
     assert ids == {"seed.txt": hash_bytes(b"seed")} | {p: hash_bytes(d) for p, d in files.items()}
+
+
+async def test_shares_of_one_listing_stage_what_each_shard_walk_would(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    await _seed(repo, tmp_path)
+    files = many_files(150)
+    write_tree(tmp_path / "src", files)
+    shares = (await list_shares(str(tmp_path / "src"), SHARDS)).finish()
+    # One hash rule: each path is in the share of the shard that holds it, and in no other.
+    for index, share in enumerate(shares):
+        listed = [f.rel for piece in decode_share(share) for f in piece.files]
+        assert listed and all(Shard(index, SHARDS).holds(rel) for rel in listed)
+    assert sorted(f.rel for s in shares for p in decode_share(s) for f in p.files) == sorted(files)
+    ws = await open_shared_workspace(repo, "main")
+    first = await _stage_all(repo, tmp_path / "src", ws, state_dir, shares=shares)
+    assert sorted(f.path for r in first for f in r.staged) == sorted(files)
+    # A shard run again on its share (Dask's retry) resends nothing it staged.
+    again = await _stage_all(repo, tmp_path / "src", ws, state_dir, shares=shares)
+    assert all(r.resumed and r.report.files_uploaded == 0 for r in again)
+    assert [r.staged for r in again] == [r.staged for r in first]
+    commit = await merge_shards(repo, ws, "main", again, message="shares", author=AUTHOR)
+    assert commit is not None
+    assert await tree_ids(repo, commit.id) == {"seed.txt": hash_bytes(b"seed")} | {
+        p: hash_bytes(d) for p, d in files.items()
+    }
+
+
+async def test_a_truncated_share_fails_its_shard_by_name_and_stages_nothing(
+    repo: RemoteRepo, tmp_path: Path, state_dir: Path
+) -> None:
+    write_tree(tmp_path / "src", many_files(30))
+    (share,) = (await list_shares(str(tmp_path / "src"), 1)).finish()
+    ws = await open_shared_workspace(repo, "main")
+    report = await stage_shard(
+        repo,
+        tmp_path / "src",
+        workspace_id=ws,
+        shard=Shard(0, 1),
+        branch="main",
+        dest="",
+        author=AUTHOR,
+        state_dir=state_dir,
+        share=share[: len(share) // 2],
+    )
+    assert report.report.error is not None
+    assert "share of the listing is" in report.report.error
+    assert (await repo.workspaces.changes(ws)).added_files.total_entries == 0
