@@ -352,7 +352,8 @@ async def download(args: argparse.Namespace) -> dict[str, object]:
                     )
                     problem = check_written(root, plan)
                 finally:
-                    shutil.rmtree(root, ignore_errors=True)
+                    if not args.keep:
+                        shutil.rmtree(root, ignore_errors=True)
                 if problem:
                     raise RuntimeError(f"the wire limit wrote the wrong files: {problem}")
     best = min(timed, key=lambda r: timed[r][0])
@@ -400,6 +401,12 @@ def main() -> None:
         "--receive-only", action="store_true", help="time receiving only (writes nothing)"
     )
     p.add_argument("--work", default=None, help="where the files are written (a temporary folder)")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave what was written in --work (the caller deletes it after the race: why in "
+        "bench_download)",
+    )
     json.dump(asyncio.run(download(p.parse_args())), sys.stdout)
     print()
 

@@ -19,7 +19,6 @@ Writes results/download-<server>.md/.json/.png (<server>: bundled, real-0.65.2, 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,21 +78,24 @@ def contender(
     source = [server.url, repo, "main", REMOTE_DIR]
     token = [f"--token={server.token or ''}"]
 
+    # What a run wrote stays until the whole race is over (the temporary work folder goes
+    # then): ext4 without a journal (these machines) passes over every inode freed in the
+    # last 60 s, 360 s while its table block is dirty, each time it allocates one
+    # (``recently_deleted``), so a run after 20,000 files were deleted paid 2-5x the kernel
+    # time per file created (perf: most of it in that scan), whoever it was.
     def run() -> dict[str, Any]:
         local = work / f"dl-{kind}-{time.time_ns()}"
         if kind == "wire":  # it checks what it wrote itself (files, bytes), outside its clock
             cmd = [sys.executable, str(HERE / "_run_wire_download.py"), *source, str(dataset)]
-            return _race.run_process([*cmd, *token, *wire_args], server)
+            keep = [f"--work={work}", "--keep"]
+            return _race.run_process([*cmd, *token, *keep, *wire_args], server)
         if kind == "ours":
             cmd = [sys.executable, str(HERE / "_run_ours_download.py"), *source, str(local)]
         elif kind == "official" and official:
             cmd = [official, str(HERE / "_run_official_download.py"), *source, str(local)]
         else:
             raise ValueError(kind)
-        try:
-            return _race.run_process([*cmd, *token], server, lambda: landed(local, expected))
-        finally:
-            shutil.rmtree(local, ignore_errors=True)
+        return _race.run_process([*cmd, *token], server, lambda: landed(local, expected))
 
     return run
 
@@ -115,9 +117,19 @@ def main() -> None:
     )
     _race.add_common_args(p)
     p.add_argument("--rss", action="store_true", help="also peak RSS of ours for 10k vs 100k files")
+    p.add_argument(
+        "--write-to",
+        default=None,
+        help="the folder the downloads are written below (default: the system's temporary "
+        "folder; /dev/shm takes the disk's file-creation cost out of the race)",
+    )
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="oxen-bench-") as tmp:
-        work = Path(tmp)
+    with (
+        tempfile.TemporaryDirectory(prefix="oxen-bench-") as tmp,
+        tempfile.TemporaryDirectory(prefix="oxen-bench-dl-", dir=args.write_to) as written,
+    ):
+        work = Path(tmp)  # the server's folder, the smoke data
+        into = Path(written)
         _race.settle_smoke(args, work)
         kinds = _race.contenders_of(args)
         base = Path(args.data_cache)
@@ -131,7 +143,7 @@ def main() -> None:
                 runs = _race.run_rounds(
                     {
                         k: contender(
-                            k, server, repo, path, work, args.official_python, tuple(args.wire_args)
+                            k, server, repo, path, into, args.official_python, tuple(args.wire_args)
                         )
                         for k in kinds
                     },
@@ -141,7 +153,7 @@ def main() -> None:
                 total = sum(f.stat().st_size for f in files)
                 rows.append(_race.summarize(name, len(files), total, runs))
             counts = [200, 2000] if args.smoke else [10_000, 100_000]
-            rss = rss_scaling(server, base, work, counts) if args.rss or args.smoke else None
+            rss = rss_scaling(server, base, into, counts) if args.rss or args.smoke else None
         lines = _race.table(f"Download race against the {where} server", rows)
         lines += _race.target_lines(rows, TARGETS)
         if rss:

@@ -103,7 +103,7 @@ class ContentCache:
         self._touch(path)
         return data
 
-    def copy_to(self, content_id: str, target: Path) -> bool:
+    def copy_to(self, content_id: str, target: str | Path) -> bool:
         """Put the blob at ``target`` atomically, verified as it is copied; False on a miss."""
         path = self.path_for(content_id)
         try:
@@ -126,7 +126,7 @@ class ContentCache:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def put_file(self, source: Path, content_id: str) -> None:
+    def put_file(self, source: str | Path, content_id: str) -> None:
         """Copy a verified file into the cache (a no-op if the id is there already)."""
         path = self.path_for(content_id)
         if path.exists():

@@ -74,16 +74,17 @@ def _describe(exc: BaseException) -> str:
 
 
 def _check_group(
-    group: list[tuple[str, MetadataEntry, Path]], cache: ContentCache | None, swept: set[Path]
+    group: list[tuple[str, MetadataEntry, str]], cache: ContentCache | None, swept: set[str]
 ) -> list[str]:
     """Which of ``group`` need fetching: 'skip' (already there), 'cache' (copied from the
     cache) or 'fetch', in order; each folder met the first time is rid of the temporaries a
     killed run left. One worker-thread hop for the whole group."""
     verdicts = []
     for _, entry, local in group:
-        if local.parent not in swept:
-            swept.add(local.parent)
-            sweep_leftovers(local.parent)
+        folder = os.path.dirname(local)
+        if folder not in swept:
+            swept.add(folder)
+            sweep_leftovers(folder)
         if is_current(local, entry.size, entry.hash):
             verdicts.append("skip")
         elif cache is not None and cache.copy_to(entry.hash, local):
@@ -100,8 +101,12 @@ class _Run:
         report: DownloadReport,
         concurrency: int,
         cache: ContentCache | None,
+        fresh: bool = False,
     ) -> None:
         self.repo = repo
+        # The target folder did not exist before the run: nothing in it to skip or sweep, so
+        # no stat per file and no worker-thread hop per group (unless the cache has a say).
+        self.nothing_local = fresh and cache is None
         self.report = report
         self.concurrency = concurrency
         self.cache = cache
@@ -109,7 +114,7 @@ class _Run:
         # A worker per job as jobs arrive, up to ``concurrency``: a small folder costs a few
         # tasks, not one per unit of concurrency.
         self.workers = limits.LazyWorkers[_Job](concurrency)
-        self.swept: set[Path] = set()
+        self.swept: set[str] = set()
         self.listed = 0
         self.scope: anyio.CancelScope | None = None
         self.fatal: TransportError | None = None
@@ -146,13 +151,16 @@ class _Run:
             batch: dict[str, Blob] = {}
             batch_bytes = 0
             batch_files = min(FIRST_BATCH_FILES, BATCH_FILES)
-            group: list[tuple[str, MetadataEntry, Path]] = []
+            group: list[tuple[str, MetadataEntry, str]] = []
 
             async def flush_group() -> None:
                 nonlocal batch, batch_bytes, batch_files
-                verdicts = await anyio.to_thread.run_sync(
-                    _check_group, group, self.cache, self.swept
-                )
+                if self.nothing_local:
+                    verdicts = ["fetch"] * len(group)
+                else:
+                    verdicts = await anyio.to_thread.run_sync(
+                        _check_group, group, self.cache, self.swept
+                    )
                 for (repo_path, entry, local), verdict in zip(group, verdicts, strict=True):
                     if verdict == "skip":
                         report.skipped.append(repo_path)
@@ -188,8 +196,9 @@ class _Run:
                     except ConfigError as exc:
                         report.failed[repo_path] = str(exc)
                         continue
-                    # One string, parsed once: joinpath(*parts) cost more than the rest here.
-                    group.append((repo_path, entry, Path(f"{root}/{rel}")))
+                    # A plain string: joinpath(*parts), even Path(one string), cost more than
+                    # the rest of this loop.
+                    group.append((repo_path, entry, f"{root}/{rel}"))
                     if len(group) >= CHECK_GROUP:
                         await flush_group()
             except TransportError as exc:  # the listing broke off: the server is gone
@@ -272,9 +281,10 @@ async def download_folder(
         raise ConfigError(f"cannot download into {os.fspath(local_dir)!r}: {problem}")
     started = time.monotonic()
     root = Path(local_dir)
+    fresh = not await anyio.to_thread.run_sync(os.path.lexists, root)
     pinned = await pin_revision(repo, revision, remote_dir)
     report = DownloadReport(revision=pinned, remote_dir=paths.repo_path(remote_dir), local_dir=root)
-    run = _Run(repo, report, concurrency, cache)
+    run = _Run(repo, report, concurrency, cache, fresh)
     # One job waiting at most: the workers hold the rest, so memory is ~concurrency batches.
     send, receive = anyio.create_memory_object_stream[_Job](1)
     try:

@@ -63,7 +63,7 @@ def relative_target(repo_path: str, remote_dir: str) -> PurePosixPath:
     return PurePosixPath(*relative_name(repo_path, paths.repo_path(remote_dir)).split("/"))
 
 
-def is_current(local: Path, size: int, content_id: str) -> bool:
+def is_current(local: str | Path, size: int, content_id: str) -> bool:
     """Whether ``local`` already holds the content (size first, then xxh3)."""
     try:
         st = os.stat(local)
@@ -79,11 +79,11 @@ def _temp_name(folder: str) -> str:
     return f"{folder}/{TEMP_PREFIX}{os.getpid()}-{_TOKEN}{next(_COUNTER):x}{TEMP_SUFFIX}"
 
 
-def temp_path_for(target: Path) -> Path:
+def temp_path_for(target: str | Path) -> Path:
     """A fresh hidden name next to ``target``, ``.oxdl-<pid>-<token><n>.tmp``: about 30 bytes
     whatever the target's name, so a 250-byte file name never pushes it past NAME_MAX. The pid
     lets a later run tell the leftovers of a killed process (``sweep_leftovers``)."""
-    return Path(_temp_name(os.fspath(target.parent)))
+    return Path(_temp_name(os.path.dirname(os.fspath(target)) or "."))
 
 
 def create_temp(target: str) -> tuple[int, str]:
@@ -129,7 +129,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_leftovers(folder: Path) -> int:
+def sweep_leftovers(folder: str | Path) -> int:
     """Remove the temporaries a killed download left in ``folder`` (their process is gone).
     Returns how many. A download running in another process keeps its own."""
     removed = 0
@@ -144,7 +144,7 @@ def sweep_leftovers(folder: Path) -> int:
         if not pid_text.isdigit() or _alive(int(pid_text)):
             continue
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(folder / name)
+            os.unlink(os.path.join(folder, name))
             removed += 1
     return removed
 
@@ -154,9 +154,9 @@ class TempFile:
     into place by ``commit`` only when they hash to ``content_id``. The file is created on the
     first write (or at commit, for an empty file)."""
 
-    def __init__(self, target: Path, content_id: str, label: str | None = None) -> None:
-        self.target = target
-        self.label = label or target.name
+    def __init__(self, target: str | Path, content_id: str, label: str | None = None) -> None:
+        self.target = os.fspath(target)
+        self.label = label or os.path.basename(self.target)
         self.content_id = content_id
         self._hasher = xxhash.xxh3_128()
         self._fd: int | None = None
@@ -165,7 +165,7 @@ class TempFile:
 
     def _open(self) -> int:
         if self._fd is None:
-            self._fd, temp = create_temp(os.fspath(self.target))
+            self._fd, temp = create_temp(self.target)
             self._temp = Path(temp)
         return self._fd
 
@@ -208,9 +208,9 @@ class TempFile:
             self._temp = None
 
 
-def copy_into_place(source: Path, target: Path) -> None:
+def copy_into_place(source: str | Path, target: str | Path) -> None:
     """Copy a verified file to another target atomically (same content at several paths)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(os.fspath(target)) or ".", exist_ok=True)
     temp = temp_path_for(target)
     try:
         shutil.copyfile(source, temp)
