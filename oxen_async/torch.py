@@ -31,12 +31,11 @@ import torch.distributed
 import torch.utils.data
 from fsspec.asyn import sync
 
-from .download import WHOLE_FILE_BYTES, ContentCache, fetch_bytes
+from .download import ContentCache, fetch_bytes
 from .download.routes import batched
-from .download.whole import read_verified
-from .errors import ConfigError, IntegrityError, NotFoundError
+from .errors import ConfigError, NotFoundError
 from .fs import OxenFileSystem
-from .hashing import hash_bytes, same_hash
+from .fs.reads import read_whole
 
 T = TypeVar("T")
 
@@ -127,12 +126,9 @@ async def _fetch(
             data = await asyncio.to_thread(cache.read, file.content_id)
             if data is not None:
                 return data
-        if file.size <= WHOLE_FILE_BYTES:
-            data = await read_verified(repo, fs.revision, file.path, file.size, file.content_id)
-        else:  # ranges, checked here
-            data = bytes(await fs._cat_file(file.path))
-            if not same_hash(hash_bytes(data), file.content_id):
-                raise IntegrityError(f"{file.path}: bytes do not match id {file.content_id}")
+        # One ranged read up to WHOLE_FILE_BYTES, pieces in flight beyond; checked once.
+        info = {"size": file.size, "hash": file.content_id}
+        data = await read_whole(repo, fs.revision, file.path, info)
         if cache is not None:
             await asyncio.to_thread(cache.put_bytes, file.content_id, data)
         return data

@@ -9,6 +9,7 @@ A body cut off mid-way is asked for again whole (the session's retries: ``reques
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import anyio
@@ -63,10 +64,6 @@ async def fetch_whole(
     Raises IntegrityError when the server sends another length or bytes that do not hash to
     the blob's id (nothing is written then), TransportError when the retries are spent.
     """
-    repo_path = blob.targets[0][0]
-    if limiter is None:
-        data = await _read(repo, revision, repo_path, blob.size)
-    else:
-        async with limiter:
-            data = await _read(repo, revision, repo_path, blob.size)
+    async with limiter or contextlib.nullcontext():
+        data = await _read(repo, revision, blob.targets[0][0], blob.size)
     await anyio.to_thread.run_sync(land_blob, blob, data, cache)

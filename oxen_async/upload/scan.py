@@ -75,18 +75,27 @@ def scan(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[str
         stack.extend(subdirs)
 
 
+def _follow_link(path: str, rel: str) -> os.stat_result | ScanItem:
+    """The stat of what the symlink at ``path`` points to, or what the scan makes of it: a
+    broken link and one it cannot follow are Problems, one to a folder is skipped."""
+    try:
+        st = os.stat(path)  # follows the link
+    except FileNotFoundError:
+        return Problem(rel, "broken symlink")
+    except OSError as exc:
+        return Problem(rel, f"cannot follow symlink: {exc.strerror or exc}")
+    if stat.S_ISDIR(st.st_mode):
+        return SkippedSymlinkDir(rel)
+    return st
+
+
 def _classify(entry: os.DirEntry[str], rel: str) -> ScanItem | str | None:
     try:
-        is_link = entry.is_symlink()
-        if is_link:
-            try:
-                st = os.stat(entry.path)  # follows the link
-            except FileNotFoundError:
-                return Problem(rel, "broken symlink")
-            except OSError as exc:
-                return Problem(rel, f"cannot follow symlink: {exc.strerror or exc}")
-            if stat.S_ISDIR(st.st_mode):
-                return SkippedSymlinkDir(rel)
+        if entry.is_symlink():
+            followed = _follow_link(entry.path, rel)
+            if not isinstance(followed, os.stat_result):
+                return followed
+            st = followed
         else:
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
@@ -105,14 +114,10 @@ def stat_listed(path: str, rel: str) -> ScanItem:
     try:
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
-            try:
-                st = os.stat(path)  # follows the link
-            except FileNotFoundError:
-                return Problem(rel, "broken symlink")
-            except OSError as exc:
-                return Problem(rel, f"cannot follow symlink: {exc.strerror or exc}")
-            if stat.S_ISDIR(st.st_mode):
-                return SkippedSymlinkDir(rel)
+            followed = _follow_link(path, rel)
+            if not isinstance(followed, os.stat_result):
+                return followed
+            st = followed
         elif stat.S_ISDIR(st.st_mode):
             return Problem(rel, "a folder now, was a file when the folder was listed")
     except FileNotFoundError:

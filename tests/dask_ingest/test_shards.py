@@ -34,6 +34,28 @@ async def _seed(repo: RemoteRepo, tmp_path: Path) -> None:
     assert (await repo.upload_folder(seed, author=AUTHOR, state_dir=tmp_path / "s0")).ok
 
 
+async def _stage(
+    repo: RemoteRepo,
+    root: Path,
+    ws: str,
+    state_dir: Path,
+    shard: Shard,
+    dest: str = "",
+    share: bytes | None = None,
+) -> ShardReport:
+    return await stage_shard(
+        repo,
+        root,
+        workspace_id=ws,
+        shard=shard,
+        branch="main",
+        dest=dest,
+        author=AUTHOR,
+        state_dir=state_dir,
+        share=share,
+    )
+
+
 async def _stage_all(
     repo: RemoteRepo,
     root: Path,
@@ -45,19 +67,8 @@ async def _stage_all(
     reports: list[ShardReport] = []
 
     async def one(index: int) -> None:
-        reports.append(
-            await stage_shard(
-                repo,
-                root,
-                workspace_id=ws,
-                shard=Shard(index, SHARDS),
-                branch="main",
-                dest=dest,
-                author=AUTHOR,
-                state_dir=state_dir,
-                share=shares[index] if shares is not None else None,
-            )
-        )
+        share = shares[index] if shares is not None else None
+        reports.append(await _stage(repo, root, ws, state_dir, Shard(index, SHARDS), dest, share))
 
     async with anyio.create_task_group() as tg:
         for index in range(SHARDS):
@@ -171,16 +182,7 @@ async def test_a_shard_refuses_a_workspace_the_branch_moved_away_from(
     moved = await repo.upload_folder(tmp_path / "other", author=AUTHOR, state_dir=tmp_path / "s1")
     assert moved.status == "committed"
     with pytest.raises(ConfigError, match="moved since workspace"):
-        await stage_shard(
-            repo,
-            tmp_path / "src",
-            workspace_id=ws,
-            shard=Shard(0, 1),
-            branch="main",
-            dest="",
-            author=AUTHOR,
-            state_dir=state_dir,
-        )
+        await _stage(repo, tmp_path / "src", ws, state_dir, Shard(0, 1))
     assert (await repo.workspaces.changes(ws)).added_files.total_entries == 0
 
 
@@ -237,16 +239,8 @@ async def test_a_truncated_share_fails_its_shard_by_name_and_stages_nothing(
     write_tree(tmp_path / "src", many_files(30))
     (share,) = (await list_shares(str(tmp_path / "src"), 1)).finish()
     ws = await open_shared_workspace(repo, "main")
-    report = await stage_shard(
-        repo,
-        tmp_path / "src",
-        workspace_id=ws,
-        shard=Shard(0, 1),
-        branch="main",
-        dest="",
-        author=AUTHOR,
-        state_dir=state_dir,
-        share=share[: len(share) // 2],
+    report = await _stage(
+        repo, tmp_path / "src", ws, state_dir, Shard(0, 1), share=share[: len(share) // 2]
     )
     assert report.report.error is not None
     assert "share of the listing is" in report.report.error

@@ -26,14 +26,8 @@ def _options(repo: RepoHandle) -> dict[str, Any]:
     return {"host": repo.server.url, "token": repo.server.token}
 
 
-@pytest.fixture
-def samples(oxen_repo: RepoHandle) -> dict[str, bytes]:
-    rng = random.Random(7)
-    files = {
-        f"train/{i % 3}/sample-{i:03d}.bin": rng.randbytes(rng.randint(0, 3000))
-        for i in range(COUNT)
-    }
-    files["other/not-in-the-folder.txt"] = b"outside"
+def _pipe(oxen_repo: RepoHandle, files: dict[str, bytes]) -> None:
+    """Commit ``files`` to the repository's main branch."""
     fs = OxenFileSystem(
         oxen_repo.namespace,
         oxen_repo.name,
@@ -43,6 +37,17 @@ def samples(oxen_repo: RepoHandle) -> dict[str, bytes]:
     )
     fs.pipe(files)
     fs.close()
+
+
+@pytest.fixture
+def samples(oxen_repo: RepoHandle) -> dict[str, bytes]:
+    rng = random.Random(7)
+    files = {
+        f"train/{i % 3}/sample-{i:03d}.bin": rng.randbytes(rng.randint(0, 3000))
+        for i in range(COUNT)
+    }
+    files["other/not-in-the-folder.txt"] = b"outside"
+    _pipe(oxen_repo, files)
     return {k: v for k, v in files.items() if k.startswith("train/")}
 
 
@@ -171,15 +176,7 @@ def test_a_batch_of_mixed_sizes_reads_each_big_file_alone(oxen_repo: RepoHandle)
         "mixed/d-small.bin": rng.randbytes(200),
         "mixed/e-mid.bin": rng.randbytes(3 * SMALL_FILE_BYTES),
     }
-    fs = OxenFileSystem(
-        oxen_repo.namespace,
-        oxen_repo.name,
-        skip_instance_cache=True,
-        **_options(oxen_repo),
-        **AUTHOR,
-    )
-    fs.pipe(files)
-    fs.close()
+    _pipe(oxen_repo, files)
     ds: OxenMapDataset[bytes] = OxenMapDataset(
         _url(oxen_repo, "mixed"), cache=False, **_options(oxen_repo)
     )
