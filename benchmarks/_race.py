@@ -55,6 +55,20 @@ def _server_cpu(pid: int) -> float:
     return total
 
 
+def await_quiet(pid: int, *, window: float = 0.5, busy: float = 0.05, limit: float = 30) -> None:
+    """Wait (at most ``limit`` s) until the server has used under ``busy`` of a core for a
+    ``window``: no contender starts while the server still works off the one before (a body
+    it was still writing, its store settling after the seed)."""
+    give_up = time.monotonic() + limit
+    last = _server_cpu(pid)
+    while time.monotonic() < give_up:
+        time.sleep(window)
+        now = _server_cpu(pid)
+        if now - last < busy * window:
+            return
+        last = now
+
+
 def run_process(
     cmd: list[str], server: LaunchedServer, check: Callable[[], str | None] | None = None
 ) -> dict[str, Any]:
@@ -63,6 +77,7 @@ def run_process(
     # No contender starts with dirty pages left by the one before: the kernel flushing them
     # during the next run was the largest source of run-to-run noise here.
     os.sync()
+    await_quiet(server.process.pid)
     server_cpu0 = _server_cpu(server.process.pid)
     started = time.perf_counter()
     try:

@@ -127,7 +127,8 @@ class LazyWorkers(Generic[T]):
     """
 
     def __init__(self, ceiling: int) -> None:
-        self.ceiling = concurrency(ceiling)
+        # Tasks, not requests: a stage may run more workers than requests in flight.
+        self.ceiling = count(ceiling, "workers")
         self.running = 0
         self.started = 0
         self.peak = 0

@@ -48,6 +48,7 @@ BATCH_FILES = 1000
 FIRST_BATCH_FILES = 64
 BATCH_BYTES = 16 * 1024 * 1024
 CHECK_GROUP = 256
+WORKERS_PER_REQUEST = 2
 _FAILURES = (OxenError, OSError)
 
 
@@ -111,9 +112,12 @@ class _Run:
         self.concurrency = concurrency
         self.cache = cache
         self.limiter = anyio.CapacityLimiter(concurrency)
-        # A worker per job as jobs arrive, up to ``concurrency``: a small folder costs a few
-        # tasks, not one per unit of concurrency.
-        self.workers = limits.LazyWorkers[_Job](concurrency)
+        # A worker per job as jobs arrive: a small folder costs a few tasks, not one per unit
+        # of concurrency. Twice as many workers as requests in flight (``limiter`` bounds
+        # those): a worker that has its bytes lands them (hash, write, rename) while another
+        # has the request slot, so the slots never idle through a landing. Mid-size files
+        # came 15% sooner on real 0.65.2; the bodies held are at most twice ``concurrency``.
+        self.workers = limits.LazyWorkers[_Job](WORKERS_PER_REQUEST * concurrency)
         self.swept: set[str] = set()
         self.listed = 0
         self.scope: anyio.CancelScope | None = None
@@ -285,7 +289,7 @@ async def download_folder(
     pinned = await pin_revision(repo, revision, remote_dir)
     report = DownloadReport(revision=pinned, remote_dir=paths.repo_path(remote_dir), local_dir=root)
     run = _Run(repo, report, concurrency, cache, fresh)
-    # One job waiting at most: the workers hold the rest, so memory is ~concurrency batches.
+    # One job waiting at most: the workers hold the rest, so memory is ~2x concurrency jobs.
     send, receive = anyio.create_memory_object_stream[_Job](1)
     try:
         async with anyio.create_task_group() as tg:

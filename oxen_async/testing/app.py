@@ -34,7 +34,7 @@ from oxen_async.testing.handlers import (
     workspace_merge,
     workspaces,
 )
-from oxen_async.testing.routing import Route, Router, router_decode
+from oxen_async.testing.routing import Match, Route, Router, router_decode
 
 logger = logging.getLogger("oxen_async.testing")
 
@@ -234,20 +234,33 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         if not isinstance(found, frozenset):
             route_name = found.route.name
         state.stats.record_request(route_name)
+    except wire.WireError as error:
+        response = error.response
+    else:
+        try:
+            response = await _handle(request, state, found)
+        finally:  # a handler cancelled by a client that went away counts as done too
+            state.stats.record_done(route_name)
+    state.stats.record_status(route_name, response.status)
+    return response
+
+
+async def _handle(
+    request: web.Request, state: ServerState, found: Match | frozenset[str]
+) -> web.StreamResponse:
+    try:
         _check_auth(request, state.auth_token)  # before anything else, unknown routes included
         if isinstance(found, frozenset):
             if found:
                 raise wire.empty_error(405, {"Allow": ", ".join(sorted(found))})
             raise wire.not_found_plain()
         ctx = RequestContext(request, found.route, found.params, state)
-        response = await _run(ctx, request.rel_url.raw_path)
+        return await _run(ctx, request.rel_url.raw_path)
     except wire.WireError as error:
-        response = error.response
+        return error.response
     except Exception as error:  # an unmapped failure: the real server's generic 500
         logger.exception("handler failed: %s %s", request.method, request.rel_url)
-        response = wire.internal_error(str(error) or type(error).__name__).response
-    state.stats.record_status(route_name, response.status)
-    return response
+        return wire.internal_error(str(error) or type(error).__name__).response
 
 
 async def _run(ctx: RequestContext, raw_path: str) -> web.StreamResponse:

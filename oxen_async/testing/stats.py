@@ -24,6 +24,10 @@ class RouteStats:
     # /versions/uploads: uploads begun (awaiting parts) and parts accepted but ignored (re-sent).
     uploads_begun: int = 0
     parts_ignored: int = 0
+    # Requests being handled now, and the most at once (a client's concurrency bound, seen
+    # from the server's side).
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
     def copy(self) -> RouteStats:
         return replace(self, statuses=Counter(self.statuses))
@@ -44,7 +48,15 @@ class RequestStats:
 
     def record_request(self, route: str) -> None:
         with self._lock:
-            self._route(route).requests += 1
+            stats = self._route(route)
+            stats.requests += 1
+            stats.in_flight += 1
+            stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+
+    def record_done(self, route: str) -> None:
+        """The handler of a request ``record_request`` counted has returned (or failed)."""
+        with self._lock:
+            self._route(route).in_flight -= 1
 
     def record_status(self, route: str, status: int) -> None:
         with self._lock:

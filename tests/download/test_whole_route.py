@@ -85,6 +85,22 @@ async def test_a_wrong_byte_in_a_mid_size_file_never_lands(
     assert strays(tmp_path / "out") == []
 
 
+@pytest.mark.fake_only
+async def test_mid_size_reads_fill_the_request_bound_and_never_pass_it(
+    repo: RemoteRepo, oxen_faults: FaultController, tmp_path: Path
+) -> None:
+    # More workers than requests in flight (they land bytes while others wait on the server):
+    # the server still never sees more than ``concurrency`` reads at once.
+    files = {f"m{i:02}.bin": _mid(i) for i in range(12)}
+    await commit(repo, files)
+    slow = oxen_faults.delay(0.1, route="chunk_download")
+    report = await download_folder(repo, "main", "", tmp_path, concurrency=3)
+    assert slow.hits == 12
+    assert report.ok, report.failed
+    assert local_files(tmp_path) == files
+    assert oxen_faults.stats.route("chunk_download").peak_in_flight == 3
+
+
 async def test_mid_size_files_go_to_the_cache_and_come_back_from_it(
     repo: RemoteRepo, oxen_repo: RepoHandle, tmp_path: Path
 ) -> None:
