@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator
 
+import msgspec
+
 from .. import paths
 from ..models import (
     DirHashes,
@@ -17,6 +19,34 @@ from ..models import (
 from ._scope import RepoScope, every_item
 
 DEFAULT_PAGE_SIZE = 1000
+# Subtrees of up to this many files are listed in one nested request (``Dirs.walk``): about
+# 8 MB of JSON from the server at most.
+DEEP_FILES = 10_000
+
+
+async def _each(entries: list[MetadataEntry]) -> AsyncGenerator[MetadataEntry]:
+    for entry in entries:
+        yield entry
+
+
+def _files_below(entry: MetadataEntry) -> int | None:
+    """The file count a folder's entry lists for its whole subtree (``data_types``), None
+    when it lists none."""
+    try:
+        meta = entry.metadata_dict()
+    except msgspec.DecodeError:
+        return None
+    folder = meta.get("dir") if meta else None
+    kinds = folder.get("data_types") if isinstance(folder, dict) else None
+    if not isinstance(kinds, list):
+        return None
+    total = 0
+    for kind in kinds:
+        count = kind.get("count") if isinstance(kind, dict) else None
+        if not isinstance(count, int) or count < 0:
+            return None
+        total += count
+    return total
 
 
 class Dirs:
@@ -24,19 +54,35 @@ class Dirs:
         self._r = scope
 
     async def list_page(
-        self, revision: str, path: str = "", *, page: int = 1, page_size: int = 100
+        self,
+        revision: str,
+        path: str = "",
+        *,
+        page: int = 1,
+        page_size: int = 100,
+        depth: int = 0,
     ) -> DirListing:
+        """One page of a directory. ``depth``: also nest each subdirectory's entries that many
+        levels deep (``children``; negative: all of them); only the top level is paged."""
         url = self._r.path(f"dir/{paths.resource(revision, path)}")
-        return await self._r.session.request(
-            "GET", url, DirListingResponse, params={"page": page, "page_size": page_size}
-        )
+        params: dict[str, int] = {"page": page, "page_size": page_size}
+        if depth:
+            params["depth"] = depth
+        return await self._r.session.request("GET", url, DirListingResponse, params=params)
 
     async def entries(
-        self, revision: str, path: str = "", *, page_size: int = DEFAULT_PAGE_SIZE
+        self,
+        revision: str,
+        path: str = "",
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        depth: int = 0,
     ) -> AsyncGenerator[MetadataEntry]:
         """Every entry of one directory (directories first, then files), page by page."""
         pages = every_item(
-            lambda page: self.list_page(revision, path, page=page, page_size=page_size),
+            lambda page: self.list_page(
+                revision, path, page=page, page_size=page_size, depth=depth
+            ),
             lambda listing: listing.entries,
         )
         async for entry in pages:
@@ -63,27 +109,54 @@ class Dirs:
         *,
         include_dirs: bool = False,
         page_size: int = DEFAULT_PAGE_SIZE,
+        deep_files: int | None = None,
     ) -> AsyncGenerator[tuple[str, MetadataEntry]]:
-        """Every file below ``path`` as (repo-relative path, entry), depth first.
+        """Every file below ``path`` as (repo-relative path, entry), depth first: a folder's
+        files, then each of its subfolders in listed order.
+
+        A subfolder whose listed file count (its ``data_types``) is at most ``deep_files``
+        (default ``DEEP_FILES``) comes in one request with everything below it nested
+        (``depth=-1``) rather than one request per folder: the server pays ~3 ms a request,
+        so 200 folders of 100 files cost real 0.65.2 0.65 s of CPU by folder and 0.30 s
+        nested. Memory holds one such subtree at most.
 
         Paths are built from the listed directory plus ``filename``: the server's own
         ``resource.path`` is wrong for a file named like its parent directory.
         """
+        deep_files = DEEP_FILES if deep_files is None else deep_files
         # An explicit stack instead of recursion: memory grows with depth, not with breadth.
-        stack = [paths.repo_path(path)]
+        # Each item: a folder, its entries when they came nested, and whether it is (or is to be
+        # asked) nested.
+        stack: list[tuple[str, list[MetadataEntry] | None, bool]] = [
+            (paths.repo_path(path), None, False)
+        ]
         while stack:
-            current = stack.pop()
-            subdirs: list[str] = []
-            listing = self.entries(revision, current, page_size=page_size)
+            current, known, deep = stack.pop()
+            subdirs: list[tuple[str, list[MetadataEntry] | None, bool]] = []
+            if known is not None:
+                listing: AsyncGenerator[MetadataEntry] = _each(known)
+            else:
+                listing = self.entries(
+                    revision, current, page_size=page_size, depth=-1 if deep else 0
+                )
             async with contextlib.aclosing(listing):
                 async for entry in listing:
                     full = f"{current}/{entry.filename}" if current else entry.filename
-                    if entry.is_dir:
-                        subdirs.append(full)
-                        if include_dirs:
-                            yield full, entry
-                    else:
+                    if not entry.is_dir:
                         yield full, entry
+                        continue
+                    if include_dirs:
+                        yield full, entry
+                    below = entry.children
+                    files = _files_below(entry)
+                    if below is not None:
+                        subdirs.append((full, below, True))
+                    elif not (deep and files == 0):
+                        # Not nested: listed by itself (a server that ignores ``depth`` nests
+                        # nothing, and its folders are listed this way too). Nested and empty:
+                        # nothing below it.
+                        small = files is not None and files <= deep_files
+                        subdirs.append((full, None, small))
             stack.extend(reversed(subdirs))
 
     async def meta(self, revision: str, path: str) -> MetadataEntry:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import AsyncIterator
+from typing import Any
 
-from oxen_async import Commit, NotFoundError, RemoteRepo, hash_bytes
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from oxen_async import Commit, NotFoundError, OxenClient, RemoteRepo, hash_bytes
+from oxen_async.testing import FaultController
 
 from .conftest import commit_tree
 
@@ -99,6 +105,83 @@ async def test_walk_of_a_subdirectory_and_with_directories(repo: RemoteRepo, tre
         ("alpha/one.txt", False),
         ("alpha/two/three.txt", False),
     ]
+
+
+async def _walked(repo: RemoteRepo, **options: Any) -> list[tuple[str, str, int, bool]]:
+    return [
+        (path, e.hash, e.size, e.is_dir)
+        async for path, e in repo.dirs.walk("main", include_dirs=True, **options)
+    ]
+
+
+async def test_a_nested_walk_gives_what_the_folder_by_folder_walk_gives(
+    repo: RemoteRepo, tree: Commit
+) -> None:
+    # deep_files=0: every folder by itself; 1: only the one-file subtrees nested; default: all
+    # of TREE in nested requests. Same entries, same order, also with pages of 3 entries.
+    by_folder = await _walked(repo, deep_files=0)
+    assert sorted(p for p, _, _, is_dir in by_folder if not is_dir) == sorted(TREE)
+    assert await _walked(repo, deep_files=1) == by_folder
+    assert await _walked(repo) == by_folder
+    assert await _walked(repo, page_size=3) == by_folder
+
+
+@pytest.mark.fake_only
+async def test_a_subtree_of_few_files_is_listed_in_one_request(
+    repo: RemoteRepo, oxen_faults: FaultController
+) -> None:
+    files = {
+        f"g{g}/d{d}/f{f}.txt": b"%d%d%d" % (g, d, f)
+        for g in range(3)
+        for d in range(10)
+        for f in range(3)
+    }
+    await commit_tree(repo, files)
+    for deep_files, requests in ((0, 1 + 3 + 30), (29, 1 + 3 + 30), (30, 1 + 3)):
+        before = oxen_faults.stats.requests("dir_list")
+        walked = {p async for p, _ in repo.dirs.walk("main", deep_files=deep_files)}
+        assert walked == set(files)
+        assert oxen_faults.stats.requests("dir_list") - before == requests, deep_files
+
+
+@pytest.fixture
+async def depth_blind_server() -> AsyncIterator[tuple[TestServer, list[str]]]:
+    """A server that lists each folder alone whatever ``depth`` asks (no ``children``), with
+    each folder's file count in its metadata, as the real one gives it."""
+
+    def entry(name: str, files: int = 0) -> dict[str, Any]:
+        if not files:
+            return {"filename": name, "hash": hash_bytes(name.encode()), "size": 1}
+        types = {"dir": {"data_types": [{"count": files, "data_type": "text"}]}}
+        return {"filename": name, "hash": "d", "is_dir": True, "metadata": types}
+
+    folders = {"": [entry("a", 2)], "a": [entry("b", 1), entry("x.txt")], "a/b": [entry("z.txt")]}
+    asked: list[str] = []
+
+    async def listing(request: web.Request) -> web.Response:
+        folder = request.match_info["tail"].removeprefix("main").strip("/")
+        asked.append(f"{folder}?depth={request.query.get('depth', '0')}")
+        entries = folders[folder]
+        body = {"entries": entries, "total_entries": len(entries), "total_pages": 1}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/api/repos/ns/r/dir/{tail:.*}", listing)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server, asked
+    await server.close()
+
+
+async def test_a_server_that_nests_nothing_still_gives_every_file(
+    depth_blind_server: tuple[TestServer, list[str]],
+) -> None:
+    server, asked = depth_blind_server
+    async with OxenClient(str(server.make_url(""))) as oxen:
+        walked = [p async for p, _ in oxen.repo("ns/r").dirs.walk("main")]
+    assert walked == ["a/x.txt", "a/b/z.txt"]
+    # "a" was asked for nested and came alone: its subfolder was then listed by itself.
+    assert asked == ["?depth=0", "a?depth=-1", "a/b?depth=-1"]
 
 
 async def test_meta_of_a_file_and_a_directory(repo: RemoteRepo, tree: Commit) -> None:

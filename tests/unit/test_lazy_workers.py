@@ -77,6 +77,9 @@ async def test_a_failure_cancels_the_others_and_is_raised() -> None:
     assert 0 in cancelled  # the one running was cancelled, not left behind
 
 
-def test_the_ceiling_is_checked_like_any_concurrency() -> None:
-    with pytest.raises(LimitError):
-        LazyWorkers[int](100_000)
+@pytest.mark.parametrize("ceiling", [0, -1, 10_000_000])
+def test_the_ceiling_is_checked_like_any_count(ceiling: int) -> None:
+    # A count of tasks, not of requests: a stage may run more workers than requests in
+    # flight (the download engine runs twice as many), but never none or millions.
+    with pytest.raises(LimitError, match="workers"):
+        LazyWorkers[int](ceiling)
