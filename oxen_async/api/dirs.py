@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from typing import TypeVar
 
 import msgspec
 
 from .. import paths
 from ..models import (
+    DirBrief,
     DirHashes,
     DirListing,
     DirListingResponse,
+    EntryBrief,
     EntryHash,
     MetadataEntry,
     MetaResponse,
@@ -24,19 +27,22 @@ DEFAULT_PAGE_SIZE = 1000
 DEEP_FILES = 10_000
 
 
-async def _each(entries: list[MetadataEntry]) -> AsyncGenerator[MetadataEntry]:
+E = TypeVar("E", MetadataEntry, EntryBrief)
+
+
+async def _each(entries: list[E]) -> AsyncGenerator[E]:
     for entry in entries:
         yield entry
 
 
-def _files_below(entry: MetadataEntry) -> int | None:
+def _files_below(metadata: msgspec.Raw) -> int | None:
     """The file count a folder's entry lists for its whole subtree (``data_types``), None
     when it lists none."""
     try:
-        meta = entry.metadata_dict()
+        meta = msgspec.json.decode(metadata)
     except msgspec.DecodeError:
         return None
-    folder = meta.get("dir") if meta else None
+    folder = meta.get("dir") if isinstance(meta, dict) else None
     kinds = folder.get("data_types") if isinstance(folder, dict) else None
     if not isinstance(kinds, list):
         return None
@@ -47,6 +53,45 @@ def _files_below(entry: MetadataEntry) -> int | None:
             return None
         total += count
     return total
+
+
+async def _walk(
+    root: str,
+    entries_of: Callable[[str, int], AsyncGenerator[E]],
+    include_dirs: bool,
+    deep_files: int,
+) -> AsyncGenerator[tuple[str, E]]:
+    """``Dirs.walk``'s order and nesting rule, over ``entries_of(folder, depth)``."""
+    # An explicit stack instead of recursion: memory grows with depth, not with breadth.
+    # Each item: a folder, its entries when they came nested, and whether it is (or is to be
+    # asked) nested.
+    stack: list[tuple[str, list[E] | None, bool]] = [(root, None, False)]
+    while stack:
+        current, known, deep = stack.pop()
+        subdirs: list[tuple[str, list[E] | None, bool]] = []
+        listing = _each(known) if known is not None else entries_of(current, -1 if deep else 0)
+        async with contextlib.aclosing(listing):
+            async for entry in listing:
+                full = f"{current}/{entry.filename}" if current else entry.filename
+                if not entry.is_dir:
+                    yield full, entry
+                    continue
+                if include_dirs:
+                    yield full, entry
+                files = _files_below(entry.metadata)
+                if entry.children is not None:
+                    subdirs.append((full, entry.children, True))
+                elif not (deep and files == 0):
+                    # Not nested: listed by itself (a server that ignores ``depth`` nests
+                    # nothing, and its folders are listed this way too). Nested and empty:
+                    # nothing below it.
+                    small = files is not None and files <= deep_files
+                    subdirs.append((full, None, small))
+        stack.extend(reversed(subdirs))
+
+
+def _deep(deep_files: int | None) -> int:
+    return DEEP_FILES if deep_files is None else deep_files
 
 
 class Dirs:
@@ -118,46 +163,49 @@ class Dirs:
         (default ``DEEP_FILES``) comes in one request with everything below it nested
         (``depth=-1``) rather than one request per folder: the server pays ~3 ms a request,
         so 200 folders of 100 files cost real 0.65.2 0.65 s of CPU by folder and 0.30 s
-        nested. Memory holds one such subtree at most.
+        nested. Memory holds one such subtree at most (``walk_brief``: a tenth of it).
 
         Paths are built from the listed directory plus ``filename``: the server's own
         ``resource.path`` is wrong for a file named like its parent directory.
         """
-        deep_files = DEEP_FILES if deep_files is None else deep_files
-        # An explicit stack instead of recursion: memory grows with depth, not with breadth.
-        # Each item: a folder, its entries when they came nested, and whether it is (or is to be
-        # asked) nested.
-        stack: list[tuple[str, list[MetadataEntry] | None, bool]] = [
-            (paths.repo_path(path), None, False)
-        ]
-        while stack:
-            current, known, deep = stack.pop()
-            subdirs: list[tuple[str, list[MetadataEntry] | None, bool]] = []
-            if known is not None:
-                listing: AsyncGenerator[MetadataEntry] = _each(known)
-            else:
-                listing = self.entries(
-                    revision, current, page_size=page_size, depth=-1 if deep else 0
+
+        def entries_of(folder: str, depth: int) -> AsyncGenerator[MetadataEntry]:
+            return self.entries(revision, folder, page_size=page_size, depth=depth)
+
+        walk = _walk(paths.repo_path(path), entries_of, include_dirs, _deep(deep_files))
+        async with contextlib.aclosing(walk):
+            async for item in walk:
+                yield item
+
+    async def walk_brief(
+        self,
+        revision: str,
+        path: str = "",
+        *,
+        include_dirs: bool = False,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        deep_files: int | None = None,
+    ) -> AsyncGenerator[tuple[str, EntryBrief]]:
+        """``walk`` with each entry decoded as name, content id, size and kind only (what a
+        download or a sync needs): less CPU and a tenth of the memory per entry."""
+
+        def entries_of(folder: str, depth: int) -> AsyncGenerator[EntryBrief]:
+            url = self._r.path(f"dir/{paths.resource(revision, folder)}")
+            params: dict[str, int] = {"page_size": page_size}
+            if depth:
+                params["depth"] = depth
+
+            async def page_of(page: int) -> DirBrief:
+                return await self._r.session.request(
+                    "GET", url, DirBrief, params={"page": page, **params}
                 )
-            async with contextlib.aclosing(listing):
-                async for entry in listing:
-                    full = f"{current}/{entry.filename}" if current else entry.filename
-                    if not entry.is_dir:
-                        yield full, entry
-                        continue
-                    if include_dirs:
-                        yield full, entry
-                    below = entry.children
-                    files = _files_below(entry)
-                    if below is not None:
-                        subdirs.append((full, below, True))
-                    elif not (deep and files == 0):
-                        # Not nested: listed by itself (a server that ignores ``depth`` nests
-                        # nothing, and its folders are listed this way too). Nested and empty:
-                        # nothing below it.
-                        small = files is not None and files <= deep_files
-                        subdirs.append((full, None, small))
-            stack.extend(reversed(subdirs))
+
+            return every_item(page_of, lambda listing: listing.entries)
+
+        walk = _walk(paths.repo_path(path), entries_of, include_dirs, _deep(deep_files))
+        async with contextlib.aclosing(walk):
+            async for item in walk:
+                yield item
 
     async def meta(self, revision: str, path: str) -> MetadataEntry:
         """One file's or directory's entry (hash, size, type) without listing its parent."""

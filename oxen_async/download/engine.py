@@ -24,7 +24,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import limits, paths
 from ..errors import ConfigError, OxenError, TransportError, fatal_cause, leaf_errors
-from ..models import MetadataEntry
+from ..models import EntryBrief
 from .batch import BatchRefused, Blob, fetch_batch
 from .cache import ContentCache
 from .local import is_current, relative_name, sweep_leftovers
@@ -75,7 +75,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _check_group(
-    group: list[tuple[str, MetadataEntry, str]], cache: ContentCache | None, swept: set[str]
+    group: list[tuple[str, EntryBrief, str]], cache: ContentCache | None, swept: set[str]
 ) -> list[str]:
     """Which of ``group`` need fetching: 'skip' (already there), 'cache' (copied from the
     cache) or 'fetch', in order; each folder met the first time is rid of the temporaries a
@@ -155,7 +155,7 @@ class _Run:
             batch: dict[str, Blob] = {}
             batch_bytes = 0
             batch_files = min(FIRST_BATCH_FILES, BATCH_FILES)
-            group: list[tuple[str, MetadataEntry, str]] = []
+            group: list[tuple[str, EntryBrief, str]] = []
 
             async def flush_group() -> None:
                 nonlocal batch, batch_bytes, batch_files
@@ -191,7 +191,7 @@ class _Run:
 
             root = os.fspath(report.local_dir)
             try:
-                async for repo_path, entry in self.repo.dirs.walk(
+                async for repo_path, entry in self.repo.dirs.walk_brief(
                     report.revision, report.remote_dir
                 ):
                     self.listed += 1

@@ -21,7 +21,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import limits
-from ..models import MetadataEntry
+from ..models import EntryBrief
 from .blobs import fetch_bytes
 from .cache import ContentCache
 from .engine import BATCH_BYTES, BATCH_FILES
@@ -42,7 +42,7 @@ PER_FILE_BYTES = 512
 class _Job:
     """Files fetched together (one request), yielded together."""
 
-    entries: list[tuple[str, MetadataEntry]] = field(default_factory=list)
+    entries: list[tuple[str, EntryBrief]] = field(default_factory=list)
     size: int = 0
     done: anyio.Event = field(default_factory=anyio.Event)
     data: dict[str, bytes] = field(default_factory=dict)
@@ -148,7 +148,7 @@ async def iter_files(
 
             job = _Job()
             try:
-                async for path, entry in repo.dirs.walk(pinned, remote_dir):
+                async for path, entry in repo.dirs.walk_brief(pinned, remote_dir):
                     if not batched(entry.size):  # a job of its own
                         if ordered and job.entries:  # walk order: what came first goes first
                             await start(job)

@@ -130,7 +130,7 @@ async def _final_tree(
     lead = place.prefix
     if head is not None:
         try:
-            async for remote_path, entry in repo.dirs.walk(head.id, folder):
+            async for remote_path, entry in repo.dirs.walk_brief(head.id, folder):
                 rel = remote_path[len(lead) :]
                 if rel == place.rel:
                     old_id = entry.hash

@@ -69,7 +69,7 @@ async def stage_removals(
         guard.check_running(len(gone), where)
 
     try:
-        async for remote_path, _entry in repo.dirs.walk(head.id, dest):
+        async for remote_path, _entry in repo.dirs.walk_brief(head.id, dest):
             if remote_path in keep:
                 continue
             total += 1

@@ -124,6 +124,11 @@ async def test_a_nested_walk_gives_what_the_folder_by_folder_walk_gives(
     assert await _walked(repo, deep_files=1) == by_folder
     assert await _walked(repo) == by_folder
     assert await _walked(repo, page_size=3) == by_folder
+    brief = [
+        (path, e.hash, e.size, e.is_dir)
+        async for path, e in repo.dirs.walk_brief("main", include_dirs=True, page_size=3)
+    ]
+    assert brief == by_folder
 
 
 @pytest.mark.fake_only
