@@ -94,6 +94,13 @@ def _deep(deep_files: int | None) -> int:
     return DEEP_FILES if deep_files is None else deep_files
 
 
+def _page_params(page: int, page_size: int, depth: int) -> dict[str, int]:
+    params = {"page": page, "page_size": page_size}
+    if depth:  # absent unless asked: the request stays what it was for a plain listing
+        params["depth"] = depth
+    return params
+
+
 class Dirs:
     def __init__(self, scope: RepoScope) -> None:
         self._r = scope
@@ -110,9 +117,7 @@ class Dirs:
         """One page of a directory. ``depth``: also nest each subdirectory's entries that many
         levels deep (``children``; negative: all of them); only the top level is paged."""
         url = self._r.path(f"dir/{paths.resource(revision, path)}")
-        params: dict[str, int] = {"page": page, "page_size": page_size}
-        if depth:
-            params["depth"] = depth
+        params = _page_params(page, page_size, depth)
         return await self._r.session.request("GET", url, DirListingResponse, params=params)
 
     async def entries(
@@ -163,7 +168,9 @@ class Dirs:
         (default ``DEEP_FILES``) comes in one request with everything below it nested
         (``depth=-1``) rather than one request per folder: the server pays ~3 ms a request,
         so 200 folders of 100 files cost real 0.65.2 0.65 s of CPU by folder and 0.30 s
-        nested. Memory holds one such subtree at most (``walk_brief``: a tenth of it).
+        nested. Memory holds one such subtree at most: 10,000 files from real 0.65.2 raised
+        the peak RSS by ~37 MB while they were read (~27 MB through ``walk_brief``), most of
+        it the ~8 MB body while it is received and decoded.
 
         Paths are built from the listed directory plus ``filename``: the server's own
         ``resource.path`` is wrong for a file named like its parent directory.
@@ -187,18 +194,14 @@ class Dirs:
         deep_files: int | None = None,
     ) -> AsyncGenerator[tuple[str, EntryBrief]]:
         """``walk`` with each entry decoded as name, content id, size and kind only (what a
-        download or a sync needs): less CPU and a tenth of the memory per entry."""
+        download or a sync needs): less CPU and memory per entry (``EntryBrief``)."""
 
         def entries_of(folder: str, depth: int) -> AsyncGenerator[EntryBrief]:
             url = self._r.path(f"dir/{paths.resource(revision, folder)}")
-            params: dict[str, int] = {"page_size": page_size}
-            if depth:
-                params["depth"] = depth
 
             async def page_of(page: int) -> DirBrief:
-                return await self._r.session.request(
-                    "GET", url, DirBrief, params={"page": page, **params}
-                )
+                params = _page_params(page, page_size, depth)
+                return await self._r.session.request("GET", url, DirBrief, params=params)
 
             return every_item(page_of, lambda listing: listing.entries)
 

@@ -236,6 +236,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         state.stats.record_request(route_name)
     except wire.WireError as error:
         response = error.response
+    except Exception as error:
+        response = _unmapped(request, error)
     else:
         try:
             response = await _handle(request, state, found)
@@ -258,9 +260,14 @@ async def _handle(
         return await _run(ctx, request.rel_url.raw_path)
     except wire.WireError as error:
         return error.response
-    except Exception as error:  # an unmapped failure: the real server's generic 500
-        logger.exception("handler failed: %s %s", request.method, request.rel_url)
-        return wire.internal_error(str(error) or type(error).__name__).response
+    except Exception as error:
+        return _unmapped(request, error)
+
+
+def _unmapped(request: web.Request, error: Exception) -> web.StreamResponse:
+    """An unmapped failure: the real server's generic 500."""
+    logger.exception("handler failed: %s %s", request.method, request.rel_url)
+    return wire.internal_error(str(error) or type(error).__name__).response
 
 
 async def _run(ctx: RequestContext, raw_path: str) -> web.StreamResponse:
