@@ -26,7 +26,7 @@ from oxen_async import (
     hash_bytes,
     iter_files,
 )
-from oxen_async.testing import FaultController, RepoHandle
+from oxen_async.testing import FaultController, RepoHandle, loopback_app
 
 AUTHOR = Author("Ada Lovelace", "ada@example.com")
 
@@ -244,10 +244,8 @@ async def evil_server() -> AsyncIterator[TestServer]:
     app = web.Application()
     app.router.add_get("/api/repos/ns/r/dir/{tail:.*}", listing)
     app.router.add_get("/api/repos/ns/r/file/{tail:.*}", file)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield server
-    await server.close()
+    async with loopback_app(app) as server:
+        yield server
 
 
 async def test_listed_names_cannot_escape_the_local_dir(

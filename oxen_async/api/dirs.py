@@ -56,16 +56,17 @@ def _files_below(metadata: msgspec.Raw) -> int | None:
 
 
 async def _walk(
-    root: str,
+    path: str,
     entries_of: Callable[[str, int], AsyncGenerator[E]],
     include_dirs: bool,
-    deep_files: int,
+    deep_files: int | None,
 ) -> AsyncGenerator[tuple[str, E]]:
     """``Dirs.walk``'s order and nesting rule, over ``entries_of(folder, depth)``."""
+    deep_files = DEEP_FILES if deep_files is None else deep_files
     # An explicit stack instead of recursion: memory grows with depth, not with breadth.
     # Each item: a folder, its entries when they came nested, and whether it is (or is to be
     # asked) nested.
-    stack: list[tuple[str, list[E] | None, bool]] = [(root, None, False)]
+    stack: list[tuple[str, list[E] | None, bool]] = [(paths.repo_path(path), None, False)]
     while stack:
         current, known, deep = stack.pop()
         subdirs: list[tuple[str, list[E] | None, bool]] = []
@@ -88,10 +89,6 @@ async def _walk(
                     small = files is not None and files <= deep_files
                     subdirs.append((full, None, small))
         stack.extend(reversed(subdirs))
-
-
-def _deep(deep_files: int | None) -> int:
-    return DEEP_FILES if deep_files is None else deep_files
 
 
 def _page_params(page: int, page_size: int, depth: int) -> dict[str, int]:
@@ -146,13 +143,13 @@ class Dirs:
         url = self._r.path(f"dir/{paths.resource(revision, path)}")
 
         async def page_of(page: int) -> DirHashes:
-            params = {"page": page, "page_size": page_size}
+            params = _page_params(page, page_size, 0)
             return await self._r.session.request("GET", url, DirHashes, params=params)
 
         async for entry in every_item(page_of, lambda listing: listing.entries):
             yield entry
 
-    async def walk(
+    def walk(
         self,
         revision: str,
         path: str = "",
@@ -179,12 +176,9 @@ class Dirs:
         def entries_of(folder: str, depth: int) -> AsyncGenerator[MetadataEntry]:
             return self.entries(revision, folder, page_size=page_size, depth=depth)
 
-        walk = _walk(paths.repo_path(path), entries_of, include_dirs, _deep(deep_files))
-        async with contextlib.aclosing(walk):
-            async for item in walk:
-                yield item
+        return _walk(path, entries_of, include_dirs, deep_files)
 
-    async def walk_brief(
+    def walk_brief(
         self,
         revision: str,
         path: str = "",
@@ -205,10 +199,7 @@ class Dirs:
 
             return every_item(page_of, lambda listing: listing.entries)
 
-        walk = _walk(paths.repo_path(path), entries_of, include_dirs, _deep(deep_files))
-        async with contextlib.aclosing(walk):
-            async for item in walk:
-                yield item
+        return _walk(path, entries_of, include_dirs, deep_files)
 
     async def meta(self, revision: str, path: str) -> MetadataEntry:
         """One file's or directory's entry (hash, size, type) without listing its parent."""

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from oxen_async import Commit, NotFoundError, OxenClient, RemoteRepo, hash_bytes
-from oxen_async.testing import FaultController
+from oxen_async.testing import FaultController, loopback_app
 
 from .conftest import commit_tree
 
@@ -172,10 +172,8 @@ async def depth_blind_server() -> AsyncIterator[tuple[TestServer, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/api/repos/ns/r/dir/{tail:.*}", listing)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield server, asked
-    await server.close()
+    async with loopback_app(app) as server:
+        yield server, asked
 
 
 async def test_a_server_that_nests_nothing_still_gives_every_file(

@@ -27,7 +27,7 @@ from oxen_async import (
 )
 from oxen_async.api.repos import Repositories
 from oxen_async.session import USER_AGENT, Session
-from oxen_async.testing import FaultController, RepoHandle, ServerHandle
+from oxen_async.testing import FaultController, RepoHandle, ServerHandle, loopback_app
 
 from .conftest import AUTHOR
 
@@ -234,10 +234,8 @@ async def other_origin() -> AsyncIterator[tuple[TestServer, _Recorder]]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield server, recorder
-    await server.close()
+    async with loopback_app(app) as server:
+        yield server, recorder
 
 
 @pytest.fixture
@@ -258,10 +256,8 @@ async def redirecting(
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield server, recorder
-    await server.close()
+    async with loopback_app(app) as server:
+        yield server, recorder
 
 
 async def test_the_token_is_not_sent_to_a_redirect_on_another_origin(

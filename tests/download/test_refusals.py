@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from oxen_async import OxenClient, RemoteRepo, RetryPolicy, hash_bytes
 from oxen_async.download import download_folder
-from oxen_async.testing import FaultController
+from oxen_async.testing import FaultController, loopback_app
 
 from .conftest import commit, local_files, strays
 
@@ -70,12 +69,12 @@ async def evil_repo(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Remot
     app = web.Application()
     app.router.add_get("/api/repos/ns/r/dir/{tail:.*}", listing)
     app.router.add_route("QUERY", "/api/repos/ns/r/versions", versions)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
     retry = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
-    async with OxenClient(str(server.make_url("")), retry=retry) as oxen:
+    async with (
+        loopback_app(app) as server,
+        OxenClient(str(server.make_url("")), retry=retry) as oxen,
+    ):
         yield oxen.repo("ns/r"), served
-    await server.close()
 
 
 @pytest.mark.parametrize(
