@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .api.workspaces import PartialFailure
     from .client import OxenClient, RemoteRepo
     from .config import Author
-    from .download import DownloadReport, download_folder, iter_files
+    from .download import DownloadReport, PathList, download_folder, iter_files
     from .errors import (
         AlreadyExistsError,
         BadRequestError,
@@ -70,6 +70,7 @@ _EXPORTS = {
     "DirListing": ".models",
     "download_folder": ".download",
     "DownloadReport": ".download",
+    "PathList": ".download",
     "ErrFile": ".models",
     "FileChangedError": ".errors",
     "FilePart": ".multipart",
@@ -144,6 +145,7 @@ __all__ = [
     "OxenClient",
     "OxenError",
     "PartialFailure",
+    "PathList",
     "RateLimitedError",
     "RemoteRepo",
     "Repository",

@@ -139,9 +139,20 @@ class EntryHash(Model, kw_only=True):
     is_dir: bool = False
 
 
+class BriefMetadata(Model, kw_only=True):
+    """Of an entry's ``metadata``, only a folder's file counts (``dir``), raw.
+
+    Not the whole object raw: a ``Raw`` is a view that keeps the whole response body alive,
+    and a file's metadata (``{"text": {...}}``) held that way pinned a nested listing's ~9 MB
+    body for as long as any of its files waited to be fetched. A file has no ``dir``, so it
+    pins nothing; a folder's entry is dropped once its counts and children are read."""
+
+    dir: msgspec.Raw = NULL
+
+
 class EntryBrief(Model, kw_only=True):
     """A listing entry as a walk needs it: name, content id, size, kind, and for a folder its
-    file counts (``metadata``) and what came nested (``children``); not its commit and
+    file counts (``metadata.dir``) and what came nested (``children``); not its commit and
     resource objects. A nested listing of 10,000 files raised the peak RSS by ~27 MB decoded
     this way, ~37 MB as whole ``MetadataEntry`` objects."""
 
@@ -149,7 +160,7 @@ class EntryBrief(Model, kw_only=True):
     hash: str = ""
     is_dir: bool = False
     size: int = 0
-    metadata: msgspec.Raw = NULL
+    metadata: BriefMetadata | None = None
     children: list[EntryBrief] | None = None
 
 

@@ -35,14 +35,17 @@ async def _each(entries: list[E]) -> AsyncGenerator[E]:
         yield entry
 
 
-def _files_below(metadata: msgspec.Raw) -> int | None:
-    """The file count a folder's entry lists for its whole subtree (``data_types``), None
+def _files_below(entry: MetadataEntry | EntryBrief) -> int | None:
+    """The file count a folder's entry lists for its whole subtree (``dir.data_types``), None
     when it lists none."""
     try:
-        meta = msgspec.json.decode(metadata)
+        if isinstance(entry, EntryBrief):
+            folder = msgspec.json.decode(entry.metadata.dir) if entry.metadata else None
+        else:
+            meta = msgspec.json.decode(entry.metadata)
+            folder = meta.get("dir") if isinstance(meta, dict) else None
     except msgspec.DecodeError:
         return None
-    folder = meta.get("dir") if isinstance(meta, dict) else None
     kinds = folder.get("data_types") if isinstance(folder, dict) else None
     if not isinstance(kinds, list):
         return None
@@ -67,6 +70,7 @@ async def _walk(
     # Each item: a folder, its entries when they came nested, and whether it is (or is to be
     # asked) nested.
     stack: list[tuple[str, list[E] | None, bool]] = [(paths.repo_path(path), None, False)]
+    entry: E | None = None
     while stack:
         current, known, deep = stack.pop()
         subdirs: list[tuple[str, list[E] | None, bool]] = []
@@ -79,7 +83,7 @@ async def _walk(
                     continue
                 if include_dirs:
                     yield full, entry
-                files = _files_below(entry.metadata)
+                files = _files_below(entry)
                 if entry.children is not None:
                     subdirs.append((full, entry.children, True))
                 elif not (deep and files == 0):
@@ -89,6 +93,10 @@ async def _walk(
                     small = files is not None and files <= deep_files
                     subdirs.append((full, None, small))
         stack.extend(reversed(subdirs))
+        # The last entries seen are dropped before the next request: a raw field of theirs
+        # would keep this listing's whole body alive beside the next one's.
+        del listing, known
+        entry = None
 
 
 def _page_params(page: int, page_size: int, depth: int) -> dict[str, int]:

@@ -22,6 +22,7 @@ from .engine import (
     LARGE_FILE_BYTES,
     download_folder,
 )
+from .pathlist import PathList
 from .ranged import fetch_large
 from .report import DownloadReport
 from .routes import SMALL_FILE_BYTES, WHOLE_FILE_BYTES
@@ -43,6 +44,7 @@ __all__ = [
     "BlobsMissing",
     "ContentCache",
     "DownloadReport",
+    "PathList",
     "default_cache_dir",
     "download_folder",
     "download_to",

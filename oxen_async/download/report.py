@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .pathlist import PathList
+
 if TYPE_CHECKING:
     from ..client import RemoteRepo
 
@@ -19,9 +21,10 @@ class DownloadReport:
     """The commit the folder was read at (the branch head when the call started)."""
     remote_dir: str
     local_dir: Path
-    downloaded: list[str] = field(default_factory=list)
-    """Files fetched (or copied from the local cache, see ``from_cache``)."""
-    skipped: list[str] = field(default_factory=list)
+    downloaded: PathList = field(default_factory=PathList)
+    """Files fetched (or copied from the local cache, see ``from_cache``). A compact list of
+    strings (``PathList``): ``list(report.downloaded)`` for a real one."""
+    skipped: PathList = field(default_factory=PathList)
     """Files whose local copy already had the listed content id."""
     failed: dict[str, str] = field(default_factory=dict)
     """Path -> reason, for files that could not be fetched or written."""

@@ -10,6 +10,7 @@ import msgspec
 
 from ..errors import HTTPError, OxenError, error_for_status
 from ..models import ErrorBody
+from .body import Body
 
 T = TypeVar("T")
 
@@ -26,13 +27,13 @@ def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
     return dec
 
 
-def decode(data: bytes, tp: type[T]) -> T:
+def decode(data: Body, tp: type[T]) -> T:
     """Decode JSON bytes straight into ``tp`` (no intermediate dict)."""
     result: T = _decoder(tp).decode(data)
     return result
 
 
-async def decode_body(method: str, url: str, raw: bytes, tp: type[T]) -> T:
+async def decode_body(method: str, url: str, raw: Body, tp: type[T]) -> T:
     """``decode`` that keeps the loop free for a big body and names the request on failure."""
     try:
         if len(raw) > DECODE_INLINE_LIMIT:
@@ -40,7 +41,7 @@ async def decode_body(method: str, url: str, raw: bytes, tp: type[T]) -> T:
             return await anyio.to_thread.run_sync(decode, raw, tp)
         return decode(raw, tp)
     except msgspec.DecodeError as exc:
-        detail = f"unexpected response body ({exc}): {raw[:200]!r}"
+        detail = f"unexpected response body ({exc}): {bytes(raw[:200])!r}"
         raise OxenError(f"{method} {url}: {detail}") from None
 
 

@@ -9,11 +9,11 @@ what and how long) and decoding into typed values or typed errors.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypedDict, TypeVar, Unpack
+from typing import Any, Self, TypedDict, TypeVar, Unpack, overload
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -23,6 +23,7 @@ import msgspec
 
 from .._version import __version__
 from ..errors import TransportError
+from .body import Body, read_whole
 from .decoding import decode_body, error_from_body
 from .retry import IDEMPOTENT_METHODS, NOT_PROCESSED, RetryPolicy, parse_retry_after
 from .transport import BODY_ERRORS, AiohttpTransport, Request, Response, Transport, describe
@@ -30,6 +31,7 @@ from .transport import BODY_ERRORS, AiohttpTransport, Request, Response, Transpo
 logger = logging.getLogger("oxen_async")
 
 T = TypeVar("T")
+B = TypeVar("B", bound=Body)
 
 # The server refuses (426) any User-Agent that contains "oxen" unless the text after the first
 # "/" is a version >= 0.36.0. We name the API version we speak there, then ourselves.
@@ -42,6 +44,10 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 BodyFactory = Callable[[], Any]
 """Builds a fresh request body for each attempt (a FormData cannot be sent twice)."""
+
+
+async def _read(resp: Response) -> bytes:
+    return await resp.read()
 
 
 class RequestOptions(TypedDict, total=False):
@@ -140,7 +146,7 @@ class Session:
     ) -> T:
         """Send a request and decode its JSON body into ``decode_as``."""
         method = method.upper()
-        _, raw = await self._exchange(method, path, options, read=True)
+        _, raw = await self._exchange(method, path, options, read=read_whole)
         return await decode_body(method, self.url(path), raw, decode_as)
 
     async def request_bytes(
@@ -148,7 +154,7 @@ class Session:
     ) -> bytes:
         """Send a request and return its whole body (a body cut off mid-way is retried like
         any transport error when the request is idempotent)."""
-        _, raw = await self._exchange(method.upper(), path, options, read=True)
+        _, raw = await self._exchange(method.upper(), path, options, read=_read)
         return raw
 
     @asynccontextmanager
@@ -162,7 +168,7 @@ class Session:
         raises TransportError (not retried: the caller has consumed part of it).
         """
         method = method.upper()
-        resp, _ = await self._exchange(method, path, options, read=False)
+        resp, _ = await self._exchange(method, path, options, read=None)
         try:
             yield resp
         except BODY_ERRORS as exc:
@@ -172,11 +178,32 @@ class Session:
 
     # -- the retry loop --------------------------------------------------------------------
 
+    @overload
     async def _exchange(
-        self, method: str, path: str, options: RequestOptions, *, read: bool
-    ) -> tuple[Response, bytes]:
-        """The retry loop. With ``read`` the body is read inside it, so a connection that drops
-        mid-body is retried like one that drops before the status line."""
+        self,
+        method: str,
+        path: str,
+        options: RequestOptions,
+        *,
+        read: Callable[[Response], Awaitable[B]],
+    ) -> tuple[Response, B]: ...
+
+    @overload
+    async def _exchange(
+        self, method: str, path: str, options: RequestOptions, *, read: None
+    ) -> tuple[Response, None]: ...
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        options: RequestOptions,
+        *,
+        read: Callable[[Response], Awaitable[B]] | None,
+    ) -> tuple[Response, B | None]:
+        """The retry loop. With ``read`` the body is read (by it) inside the loop, so a
+        connection that drops mid-body is retried like one that drops before the status line;
+        without, the body is left to the caller and None is returned for it."""
         policy = options.get("retry") or self.retry
         idempotent = options.get("idempotent")
         if idempotent is None:
@@ -194,10 +221,10 @@ class Session:
             try:
                 resp = await self._send(method, url, options, payload)
                 if resp.status in ok:
-                    if not read:
-                        return resp, b""
+                    if read is None:
+                        return resp, None
                     try:
-                        return resp, await resp.read()
+                        return resp, await read(resp)
                     except BODY_ERRORS as exc:
                         raise TransportError(method, url, describe(exc)) from None
                     finally:

@@ -107,7 +107,10 @@ class AiohttpTransport:
             self._http = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self.timeout,
-                headers={"User-Agent": self.user_agent},
+                # Bodies are used as sent (a tar stream is hashed as it comes), so none may be
+                # compressed on the way: aiohttp would otherwise offer gzip to every server
+                # and proxy, and a JSON answer gzipped by one could not be decoded.
+                headers={"User-Agent": self.user_agent, "Accept-Encoding": "identity"},
                 auto_decompress=False,
                 # aiohttp's 64 KiB default stops reading a socket (epoll off, then on again)
                 # every 128 KiB of body; at 256 KiB (asyncio's largest recv) ranged reads of
