@@ -98,11 +98,12 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Wire:
     original = Session._exchange
 
     async def counting(
-        self: Session, method: str, path: str, options: Any, *, read: bool
-    ) -> tuple[Any, bytes]:
+        self: Session, method: str, path: str, options: Any, *, read: Any
+    ) -> tuple[Any, Any]:
         resp, raw = await original(self, method, path, options, read=read)
         params = dict(options.get("params") or {})
-        record.exchanges.append(Exchange(method, path, params, len(raw)))
+        # A streamed answer (``read=None``) is read by its caller: no body counted here.
+        record.exchanges.append(Exchange(method, path, params, len(raw) if raw else 0))
         return resp, raw
 
     monkeypatch.setattr(Session, "_exchange", counting)
