@@ -118,8 +118,10 @@ def rss_lines(title: str, rss: dict[str, Any]) -> list[str]:
             f"- {count} files: {r['peak_rss_mb']:.0f} MB peak RSS, {r['elapsed_s']:.1f} s"
             + (f", lag p99 {r['lag_p99_ms']} ms" if r.get("lag_p99_ms") is not None else "")
         )
-    if len(figures) >= 2:
-        (c0, a), (c1, b) = figures[0], figures[-1]
+    pairs = [(figures[0], figures[-1])] if len(figures) >= 2 else []
+    if len(figures) >= 3:  # also from the next size up: past a one-off step, is it flat?
+        pairs.append((figures[-2], figures[-1]))
+    for (c0, a), (c1, b) in pairs:
         lines.append(f"- peak RSS ratio {c1}/{c0} files: {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}")
     return lines
 
