@@ -10,7 +10,8 @@ misunderstanding, and should hear about it.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
 import anyio
@@ -166,3 +167,30 @@ class LazyWorkers(Generic[T]):
         finally:
             self.running -= 1
             slot.release()
+
+
+class ByteBudget:
+    """At most ``capacity`` bytes held at once across its holders (``async with
+    budget.hold(n):``). A holder bigger than the whole budget still gets it, alone, so no item
+    waits forever. ``peak`` is for tests."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.held = 0
+        self.peak = 0
+        self._changed = anyio.Condition()
+
+    @asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        async with self._changed:
+            while self.held and self.held + size > self.capacity:
+                await self._changed.wait()
+            self.held += size
+            self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):  # given back also when the holder is cancelled
+                async with self._changed:
+                    self.held -= size
+                    self._changed.notify_all()

@@ -10,11 +10,12 @@ from typing import overload
 class PathList(Sequence[str]):
     """The paths a download report lists, ~27 bytes a path instead of ~76 as a ``list[str]``.
 
-    A list held each path as its own small string for the whole run; beside the listing's and
-    the transfers' short-lived objects those were ~7 MB, and the pages they pinned more, of
-    the peak RSS at 100,000 files. Here the paths are one buffer and one array of end offsets:
-    two allocations, whatever the count. It reads like a list (``len``, index, slice, ``in``,
-    iteration, ``==`` with a list); ``list(paths)`` gives a real one.
+    A list held each path as its own small string for the whole run: 6.6 MB of a
+    100,000-file download's peak (tracemalloc), strewn among the listing's and the transfers'
+    short-lived objects. Here the paths are one buffer and one array of end offsets, two
+    allocations whatever the count; peak RSS at 100,000 files fell 88 → 84 MB. It reads like
+    a list (``len``, index, slice, ``in``, iteration, ``==`` with a list); ``list(paths)``
+    gives a real one.
     """
 
     __slots__ = ("_data", "_ends")
@@ -56,7 +57,7 @@ class PathList(Sequence[str]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PathList):
             return self._ends == other._ends and self._data == other._data
-        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+        if isinstance(other, list):  # as a list compares: with lists, not tuples
             return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 

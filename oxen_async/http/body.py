@@ -23,7 +23,7 @@ def declared_length(headers: Mapping[str, str]) -> int | None:
     if headers.get("Content-Encoding", "identity").lower() != "identity":
         return None
     value = headers.get("Content-Length", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 Body = bytes | mmap.mmap

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from oxen_async import RetryPolicy, TransportError
-from oxen_async.http.body import SIZED_READ_MAX, SIZED_READ_MIN, read_whole
+from oxen_async.http.body import SIZED_READ_MAX, SIZED_READ_MIN, declared_length, read_whole
 from oxen_async.session import Session
 from oxen_async.testing import loopback_app
 
@@ -137,3 +137,21 @@ async def test_a_body_declaring_a_terabyte_is_not_allocated_and_fails_in_one_lin
     assert seen.paths.count("/lying") == FAST.attempts
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("headers", "length"),
+    [
+        ({"Content-Length": "1234"}, 1234),
+        ({"Content-Length": "1234", "Content-Encoding": "identity"}, 1234),
+        ({"Content-Length": "1234", "Content-Encoding": "gzip"}, None),
+        ({"Content-Length": "-1"}, None),
+        ({"Content-Length": "1e9"}, None),
+        ({"Content-Length": "\u00b2"}, None),  # a digit to str.isdigit, not to int()
+        ({}, None),
+    ],
+)
+def test_only_a_plain_decimal_length_of_an_unencoded_body_counts(
+    headers: dict[str, str], length: int | None
+) -> None:
+    assert declared_length(headers) == length

@@ -14,6 +14,7 @@ from oxen_async.download import (
     SMALL_FILE_BYTES,
     ContentCache,
     download_folder,
+    engine,
 )
 from oxen_async.testing import FaultController, RepoHandle
 
@@ -86,15 +87,34 @@ async def test_a_wrong_byte_in_a_mid_size_file_never_lands(
 
 
 @pytest.mark.fake_only
-async def test_mid_size_reads_fill_the_request_bound_and_never_pass_it(
+async def test_mid_size_reads_fill_their_request_bound_and_never_pass_it(
     repo: RemoteRepo, oxen_faults: FaultController, tmp_path: Path
 ) -> None:
-    # More workers than requests in flight (they land bytes while others wait on the server):
-    # the server still never sees more than ``concurrency`` reads at once.
-    files = {f"m{i:02}.bin": _mid(i) for i in range(12)}
+    # Mid-size reads have a pool of their own, WHOLE_READS_PER_SLOT x concurrency in flight,
+    # with more workers than that (they land bytes while others wait on the server): the
+    # server still never sees more reads at once than the bound.
+    bound = engine.WHOLE_READS_PER_SLOT * 3
+    files = {f"m{i:02}.bin": _mid(i) for i in range(2 * bound)}
     await commit(repo, files)
     slow = oxen_faults.delay(0.1, route="chunk_download")
     report = await download_folder(repo, "main", "", tmp_path, concurrency=3)
+    assert slow.hits == 2 * bound
+    assert report.ok, report.failed
+    assert local_files(tmp_path) == files
+    assert oxen_faults.stats.route("chunk_download").peak_in_flight == bound
+
+
+@pytest.mark.fake_only
+async def test_mid_size_bodies_held_at_once_stay_within_their_byte_budget(
+    repo: RemoteRepo, oxen_faults: FaultController, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A budget of three files' bytes: however many reads the count bound allows, three bodies
+    # at most are fetched and not yet landed, so three reads at most are in flight.
+    files = {f"m{i:02}.bin": _mid(0) for i in range(12)}
+    await commit(repo, files)
+    monkeypatch.setattr(engine, "WHOLE_BYTES_HELD", 3 * len(_mid(0)))
+    slow = oxen_faults.delay(0.1, route="chunk_download")
+    report = await download_folder(repo, "main", "", tmp_path, concurrency=8)
     assert slow.hits == 12
     assert report.ok, report.failed
     assert local_files(tmp_path) == files

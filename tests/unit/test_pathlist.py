@@ -22,7 +22,7 @@ def test_it_reads_like_the_list_it_replaces() -> None:
     assert sorted(paths) == sorted(PATHS)
     assert paths.index("") == 2 and paths.count("a.txt") == 1
     assert PathList(PATHS) == paths and PathList(PATHS[:-1]) != paths
-    assert paths != ["a.txt"] and paths != "a.txt"
+    assert paths != ["a.txt"] and paths != "a.txt" and paths != tuple(PATHS)
     assert repr(PathList(["a"])) == "PathList(['a'])"
     assert msgspec.json.decode(msgspec.json.encode(list(PathList(PATHS[:3])))) == PATHS[:3]
 
