@@ -52,10 +52,11 @@ BATCH_BYTES = 16 * 1024 * 1024
 CHECK_GROUP = 256
 WORKERS_PER_REQUEST = 2
 # Mid-size reads in flight per unit of ``concurrency``. A read costs the server ~1.3 ms of CPU
-# whatever its size and the rest of its time is waiting: 2,000 x 200 KiB came ~9% sooner with
-# 32 in flight than with 8 (paired A/Bs on real 0.65.2, 4 of them). Batches did not: 20,000
-# small files took 5.0 s with 8 in flight, 5.1 s with 16 and 5.6 s with 32 (the server's gzip
-# is their bound), so they keep ``concurrency``.
+# whatever its size and the rest of its time is waiting. On real 0.65.2, 2,000 x 200 KiB: 32
+# reads in flight against 8 came 3-10% sooner in four paired A/Bs; this pool against the code
+# before it, 2.50 s against 2.62 s over 10 rounds (9 won, 1 tied), even over 8 more. Batches
+# did not gain: 20,000 small files took 5.0 s with 8 in flight, 5.1 s with 16 and 5.6 s with
+# 32 (the server's gzip is their bound), so they keep ``concurrency``.
 WHOLE_READS_PER_SLOT = 4
 # Bodies of mid-size reads held at once (fetched, not yet landed), whatever their count:
 # what 16 workers of 1 MiB files held before the reads had a pool of their own.
@@ -128,8 +129,9 @@ class _Run:
         # A worker per job as jobs arrive: a small folder costs a few tasks, not one per unit
         # of concurrency. Twice as many workers as requests in flight (``limiter`` bounds
         # those): a worker that has its bytes lands them (hash, write, rename) while another
-        # has the request slot, so the slots never idle through a landing. Mid-size files
-        # came 15% sooner on real 0.65.2; the bodies held are at most twice ``concurrency``.
+        # has the request slot, so the slots never idle through a landing (mid-size files
+        # came 15% sooner on real 0.65.2). Batches and ranges stream, so these workers hold
+        # little; the mid-size reads' pool holds bodies, within ``whole_bytes``.
         self.workers = limits.LazyWorkers[_Job](WORKERS_PER_REQUEST * concurrency)
         whole_workers = WORKERS_PER_REQUEST * WHOLE_READS_PER_SLOT * concurrency
         self.whole_workers = limits.LazyWorkers[_Job](whole_workers)
