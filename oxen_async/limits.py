@@ -170,27 +170,32 @@ class LazyWorkers(Generic[T]):
 
 
 class ByteBudget:
-    """At most ``capacity`` bytes held at once across its holders (``async with
-    budget.hold(n):``). A holder bigger than the whole budget still gets it, alone, so no item
-    waits forever. ``peak`` is for tests."""
+    """At most ``capacity`` bytes held at once across its holders: ``async with
+    budget.hold(n):``, or ``take`` and ``give`` when one task takes and another gives back. A
+    holder bigger than the whole budget still gets it, alone, so no item waits forever.
+    ``peak`` is for tests."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.held = 0
         self.peak = 0
-        self._changed = anyio.Condition()
+        self._freed = anyio.Event()
+
+    async def take(self, size: int) -> None:
+        while self.held and self.held + size > self.capacity:
+            await self._freed.wait()
+        self.held += size
+        self.peak = max(self.peak, self.held)
+
+    def give(self, size: int) -> None:
+        self.held -= size
+        self._freed.set()
+        self._freed = anyio.Event()
 
     @asynccontextmanager
     async def hold(self, size: int) -> AsyncIterator[None]:
-        async with self._changed:
-            while self.held and self.held + size > self.capacity:
-                await self._changed.wait()
-            self.held += size
-            self.peak = max(self.peak, self.held)
+        await self.take(size)
         try:
             yield
-        finally:
-            with anyio.CancelScope(shield=True):  # given back also when the holder is cancelled
-                async with self._changed:
-                    self.held -= size
-                    self._changed.notify_all()
+        finally:  # given back also when the holder is cancelled (no await: nothing to shield)
+            self.give(size)

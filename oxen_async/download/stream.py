@@ -54,28 +54,6 @@ class _Job:
         return self.size + PER_FILE_BYTES * len(self.entries)
 
 
-class _Budget:
-    """Bytes fetched ahead of the caller: taken before a job is fetched, given back once the
-    caller has had its files. A job larger than the whole budget runs alone."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.used = 0
-        self._freed = anyio.Event()
-
-    async def take(self, amount: int) -> int:
-        amount = min(amount, self.capacity)
-        while self.used and self.used + amount > self.capacity:
-            await self._freed.wait()
-        self.used += amount
-        return amount
-
-    def give(self, amount: int) -> None:
-        self.used -= amount
-        self._freed.set()
-        self._freed = anyio.Event()
-
-
 async def iter_files(
     repo: RemoteRepo,
     revision: str,
@@ -103,7 +81,7 @@ async def iter_files(
     # Half the budget in flight, half waiting for the caller: the wire stays busy while the
     # caller works through what came.
     job_bytes = max(1, min(BATCH_BYTES, buffer_bytes // (2 * concurrency)))
-    budget = _Budget(buffer_bytes)
+    budget = limits.ByteBudget(buffer_bytes)
     send, receive = anyio.create_memory_object_stream[_Job](math.inf)  # the budget bounds it
 
     async def fetch(job: _Job) -> dict[str, bytes]:
@@ -140,7 +118,8 @@ async def iter_files(
         async with send, anyio.create_task_group() as tg:
 
             async def start(job: _Job) -> None:
-                job.held = await budget.take(job.cost)
+                job.held = min(job.cost, budget.capacity)  # a bigger job runs alone
+                await budget.take(job.held)
                 await slots.acquire()
                 if ordered:
                     await send.send(job)
