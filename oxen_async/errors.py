@@ -104,6 +104,12 @@ class IntegrityError(OxenError):
     """Downloaded or uploaded bytes do not match their content id."""
 
 
+class ResponseTooLargeError(OxenError):
+    """A response body larger than this client reads into memory: a JSON answer past
+    ``http.body.MAX_WHOLE_BODY``, or a ranged read longer than the range asked for. Raised
+    before the excess is read (a broken or hostile server could send gigabytes); not retried."""
+
+
 class ManifestError(IntegrityError):
     """A blake3 manifest is unreadable or malformed, or a tree does not match it."""
 

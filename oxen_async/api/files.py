@@ -48,7 +48,10 @@ class Files:
     async def read_range(self, revision: str, path: str, start: int, size: int) -> bytes:
         """``size`` bytes of the file from ``start`` (inside the file: see ``chunk_path``)."""
         data = await self._r.session.request_bytes(
-            "GET", chunk_path(self._r, revision, path), params=chunk_params(start, size)
+            "GET",
+            chunk_path(self._r, revision, path),
+            max_bytes=size,
+            params=chunk_params(start, size),
         )
         if len(data) != size:
             raise IntegrityError(f"{path}: asked for {size} bytes at {start}, got {len(data)}")

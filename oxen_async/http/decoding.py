@@ -57,6 +57,8 @@ def error_from_body(
         error_type = parsed.error.type if parsed.error else None
     except msgspec.DecodeError:
         message = body[:500].decode("utf-8", "replace").strip()
+    # One line whatever the server wrote (a text body, a message with newlines in it).
+    message = " ".join(message.split())
     if not message:
         message = {401: "unauthorized: missing or wrong token"}.get(status, f"HTTP {status}")
     return error_for_status(

@@ -22,8 +22,8 @@ import anyio.lowlevel
 import msgspec
 
 from .._version import __version__
-from ..errors import TransportError
-from .body import Body, read_whole
+from ..errors import ResponseTooLargeError, TransportError
+from .body import MAX_ERROR_BODY, Body, read_capped, read_prefix, read_whole
 from .decoding import decode_body, error_from_body
 from .retry import IDEMPOTENT_METHODS, NOT_PROCESSED, RetryPolicy, parse_retry_after
 from .transport import BODY_ERRORS, AiohttpTransport, Request, Response, Transport, describe
@@ -44,10 +44,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 BodyFactory = Callable[[], Any]
 """Builds a fresh request body for each attempt (a FormData cannot be sent twice)."""
-
-
-async def _read(resp: Response) -> bytes:
-    return await resp.read()
 
 
 class RequestOptions(TypedDict, total=False):
@@ -150,11 +146,21 @@ class Session:
         return await decode_body(method, self.url(path), raw, decode_as)
 
     async def request_bytes(
-        self, method: str, path: str, **options: Unpack[RequestOptions]
+        self,
+        method: str,
+        path: str,
+        *,
+        max_bytes: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> bytes:
         """Send a request and return its whole body (a body cut off mid-way is retried like
-        any transport error when the request is idempotent)."""
-        _, raw = await self._exchange(method.upper(), path, options, read=_read)
+        any transport error when the request is idempotent). A body past ``max_bytes`` raises
+        ResponseTooLargeError before the excess is read."""
+
+        async def read(resp: Response) -> bytes:
+            return await (resp.read() if max_bytes is None else read_capped(resp, max_bytes))
+
+        _, raw = await self._exchange(method.upper(), path, options, read=read)
         return raw
 
     @asynccontextmanager
@@ -227,6 +233,8 @@ class Session:
                         return resp, await read(resp)
                     except BODY_ERRORS as exc:
                         raise TransportError(method, url, describe(exc)) from None
+                    except ResponseTooLargeError as exc:
+                        raise ResponseTooLargeError(f"{method} {url}: {exc}") from None
                     finally:
                         resp.release()
             except TransportError as exc:
@@ -238,7 +246,7 @@ class Session:
                 await anyio.sleep(wait)
                 continue
             try:
-                raw = await resp.read()
+                raw = await read_prefix(resp, MAX_ERROR_BODY)
             except BODY_ERRORS:
                 raw = b""  # the status is what matters; a truncated error body is no reason
             finally:

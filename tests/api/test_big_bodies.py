@@ -1,7 +1,8 @@
 """Whole JSON bodies as a user's listing calls get them, over loopback: a big body of declared
-length is read into one mapping of that size; a compressed, chunked or absurdly declared body
-the plain way; a body cut short is asked for again; the session asks for no compression (the
-``/gzip`` route compresses when offered gzip, as aiohttp's default headers do)."""
+length is read into one mapping of that size; a compressed or chunked body the plain way; a
+body cut short is asked for again; the session asks for no compression (the ``/gzip`` route
+compresses when offered gzip, as aiohttp's default headers do). And what a client never reads
+whole: a body past its cap (declared or running on), an endless error body."""
 
 from __future__ import annotations
 
@@ -13,13 +14,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
+import anyio
 import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from oxen_async import RetryPolicy, TransportError
-from oxen_async.http.body import SIZED_READ_MAX, SIZED_READ_MIN, declared_length, read_whole
+from oxen_async import ResponseTooLargeError, RetryPolicy, ServerError
+from oxen_async.http.body import (
+    MAX_ERROR_BODY,
+    MAX_WHOLE_BODY,
+    SIZED_READ_MIN,
+    declared_length,
+    read_whole,
+)
 from oxen_async.session import Session
 from oxen_async.testing import loopback_app
 
@@ -29,9 +37,35 @@ BODY = msgspec.json.encode(VALUES)
 FAST = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002, budget=5.0)
 
 
+ENDLESS = 256 * 1024 * 1024  # what the endless routes would send if the client read on
+PIECE = 64 * 1024
+
+
 @dataclass
 class _Seen:
     paths: list[str] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
+    """Body bytes each endless answer got written before the client hung up."""
+
+
+async def _endless(
+    request: web.Request, seen: _Seen, status: int, head: bytes
+) -> web.StreamResponse:
+    """``head``, then filler in chunks until the client hangs up (or ENDLESS bytes)."""
+    resp = web.StreamResponse(status=status)
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    sent = 0
+    try:
+        await resp.write(head)
+        while sent < ENDLESS:
+            await resp.write(b"x" * PIECE)
+            sent += PIECE
+    except ConnectionError:
+        pass  # the client stopped reading and closed: what this route is here to see
+    finally:  # also when the server cancels the handler on the hang-up
+        seen.sent.append(sent)
+    return resp
 
 
 async def _cut_once(request: web.Request, seen: _Seen) -> web.StreamResponse:
@@ -83,6 +117,10 @@ async def served() -> AsyncIterator[tuple[TestServer, _Seen]]:
             return await _cut_once(request, seen)
         if request.path == "/lying":
             return await _lying(request)
+        if request.path == "/endless":
+            return await _endless(request, seen, 200, b"")
+        if request.path == "/endless-error":
+            return await _endless(request, seen, 500, b"boom: the disk is full\n")
         raise web.HTTPNotFound()
 
     app = web.Application()
@@ -124,19 +162,56 @@ async def test_the_session_decodes_every_kind_of_body(
     assert seen.paths.count(path) == (2 if path == "/cut" else 1)
 
 
-async def test_a_body_declaring_a_terabyte_is_not_allocated_and_fails_in_one_line(
+async def test_a_body_declaring_a_terabyte_is_refused_unread_in_one_line(
     served: tuple[TestServer, _Seen],
 ) -> None:
     server, seen = served
-    assert SIZED_READ_MAX < 1 << 40
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     async with Session(str(server.make_url("")), retry=FAST) as session:
-        with pytest.raises(TransportError) as caught:
+        with pytest.raises(ResponseTooLargeError) as caught:
             await session.request("GET", "/lying", list[int])
-    assert "\n" not in str(caught.value)
-    assert seen.paths.count("/lying") == FAST.attempts
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"GET {server.make_url('/lying')}: ")
+    assert f"declares {1 << 40:,} bytes" in message and f"{MAX_WHOLE_BODY:,}" in message
+    assert seen.paths.count("/lying") == 1  # not retried: the next answer would be the same
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 64 * 1024
+
+
+async def test_a_body_that_runs_past_its_cap_is_refused_as_it_comes(
+    served: tuple[TestServer, _Seen],
+) -> None:
+    """No length declared (chunked): the client stops reading at the cap and hangs up, so the
+    server gets to write little more than the cap (socket buffers), not its 256 MiB."""
+    server, seen = served
+    cap = 4 * 1024 * 1024
+    async with Session(str(server.make_url("")), retry=FAST) as session:
+        with pytest.raises(ResponseTooLargeError, match=f"runs on, more than the {cap:,} bytes"):
+            await session.request_bytes("GET", "/endless", max_bytes=cap)
+    assert seen.paths.count("/endless") == 1
+    await _hung_up(seen)
+    assert cap < seen.sent[0] < 64 * 1024 * 1024
+
+
+async def test_an_endless_error_body_is_read_only_for_its_message(
+    served: tuple[TestServer, _Seen],
+) -> None:
+    server, seen = served
+    async with Session(str(server.make_url("")), retry=FAST) as session:
+        with pytest.raises(ServerError) as caught:
+            await session.request("GET", "/endless-error", list[int])
+    assert "boom: the disk is full" in str(caught.value) and "\n" not in str(caught.value)
+    assert seen.paths.count("/endless-error") == 1  # a 500 is not tried again
+    await _hung_up(seen)
+    assert all(MAX_ERROR_BODY < sent < 64 * 1024 * 1024 for sent in seen.sent)
+
+
+async def _hung_up(seen: _Seen, answers: int = 1) -> None:
+    """Until the server's endless answers saw the client hang up (they end on their own)."""
+    with anyio.fail_after(30):
+        while len(seen.sent) < answers:
+            await anyio.sleep(0.01)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oxen_async import RemoteRepo, hash_bytes
+from oxen_async import OxenClient, RemoteRepo, hash_bytes
 from oxen_async.download import (
     LARGE_FILE_BYTES,
     SMALL_FILE_BYTES,
@@ -16,7 +16,7 @@ from oxen_async.download import (
     download_folder,
     engine,
 )
-from oxen_async.testing import FaultController, RepoHandle
+from oxen_async.testing import FaultController, Relay, RepoHandle
 
 from .conftest import commit, local_files, strays
 
@@ -66,6 +66,29 @@ async def test_a_mid_size_read_cut_off_is_asked_again(
     assert oxen_faults.stats.requests("chunk_download") == 3
     assert local_files(tmp_path) == files
     assert strays(tmp_path) == []
+
+
+async def test_a_ranged_answer_longer_than_asked_fails_its_file_unread(
+    oxen_repo: RepoHandle, repo: RemoteRepo, tmp_path: Path
+) -> None:
+    """A server (here a relay in front of the real one) that answers a file's ranged read with
+    8 MiB: refused on its declared length, not read, not tried again; that file fails in one
+    line and is not written, the others land."""
+    long, good = _mid(1), _mid(2)
+    await commit(repo, {"long.bin": long, "good.bin": good})
+    server = oxen_repo.server
+    async with Relay(server.url) as relay, OxenClient(relay.url, token=server.token) as oxen:
+        relay.answer(r"/chunk/[^/]+/long\.bin$", method="GET", body=b"x" * (8 * 1024 * 1024))
+        through = oxen.repo(oxen_repo.namespace, oxen_repo.name)
+        report = await download_folder(through, "main", "", tmp_path / "out")
+    assert list(report.failed) == ["long.bin"]
+    message = report.failed["long.bin"]
+    assert "\n" not in message
+    assert f"declares {8 * 1024 * 1024:,} bytes, more than the {len(long):,} bytes" in message
+    assert local_files(tmp_path / "out") == {"good.bin": good}
+    assert strays(tmp_path / "out") == []
+    asked = [kind for kind in relay.stats.requests if kind.endswith("/long.bin")]
+    assert [relay.stats.count(kind) for kind in asked] == [1]
 
 
 @pytest.mark.fake_only
