@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE))
 
 import _datasets  # noqa: E402
 import _race  # noqa: E402
+from _wire_http import process_cpu  # noqa: E402
 from bench_upload import make_repo  # noqa: E402
 
 from oxen_async import Author  # noqa: E402
@@ -46,7 +47,7 @@ def one_run(server: Any, dataset: Path, workers: int, work: Path) -> dict[str, A
         ) as cluster,
         Client(cluster) as client,
     ):
-        cpu_before = _race._server_cpu(server.process.pid)
+        cpu_before = process_cpu(server.process.pid)
         started = time.perf_counter()
         report = ingest(
             client,
@@ -58,7 +59,7 @@ def one_run(server: Any, dataset: Path, workers: int, work: Path) -> dict[str, A
             state_dir=work / f"state-{workers}",
         )
         elapsed = time.perf_counter() - started
-        cpu = _race._server_cpu(server.process.pid) - cpu_before
+        cpu = process_cpu(server.process.pid) - cpu_before
     return {
         "workers": workers,
         "status": report.status,

@@ -87,7 +87,7 @@ def contender(
         local = work / f"dl-{kind}-{time.time_ns()}"
         if kind == "wire":  # it checks what it wrote itself (files, bytes), outside its clock
             cmd = [sys.executable, str(HERE / "_run_wire_download.py"), *source, str(dataset)]
-            keep = [f"--work={work}", "--keep"]
+            keep = [f"--work={work}", "--keep", f"--server-pid={server.process.pid}"]
             return _race.run_process([*cmd, *token, *keep, *wire_args], server)
         if kind == "ours":
             cmd = [sys.executable, str(HERE / "_run_ours_download.py"), *source, str(local)]
