@@ -69,6 +69,10 @@ class Blob:
     targets: list[tuple[str, str | Path]] = field(default_factory=list)
     """(repo path, local path). The engine gives strings: a Path per file cost the event loop
     a tenth of its time on a folder of small files."""
+    sealed: bool = False
+    """Set (on the event loop) once its bytes are in and it starts landing at ``targets``:
+    from then on a target added would be missed, so the engine adds none (a later file with
+    the same content gets a read of its own)."""
 
 
 Outcome = Callable[[Blob, BaseException | None], None]

@@ -136,6 +136,10 @@ class _Run:
         whole_workers = WORKERS_PER_REQUEST * WHOLE_READS_PER_SLOT * concurrency
         self.whole_workers = limits.LazyWorkers[_Job](whole_workers)
         self.swept: set[str] = set()
+        # Files read one request each (mid-size and large) that are queued or in flight, by
+        # content: a later path of the same bytes joins the read instead of sending its own.
+        # Bounded by the jobs in flight, not by the folder.
+        self.reading: dict[str, Blob] = {}
         self.listed = 0
         self.scope: anyio.CancelScope | None = None
         self.fatal: TransportError | None = None
@@ -155,6 +159,12 @@ class _Run:
             self.report.failed[repo_path] = _describe(error)
 
     # --- results -------------------------------------------------------------------------------
+
+    def unsealed(self, content_id: str) -> Blob | None:
+        """The file of this content queued or being read, if its bytes are not landing yet
+        (a target added to it lands with it)."""
+        blob = self.reading.get(content_id)
+        return None if blob is None or blob.sealed else blob
 
     def landed(self, blob: Blob, error: BaseException | None) -> None:
         for repo_path, _ in blob.targets:
@@ -178,6 +188,9 @@ class _Run:
 
             async def flush_group() -> None:
                 nonlocal batch, batch_bytes, batch_files
+                # The group's files read one request each, by content: gathered before any is
+                # sent, so two paths of the same bytes in a group always share one read.
+                singles: dict[str, Blob] = {}
                 if self.nothing_local:
                     verdicts = ["fetch"] * len(group)
                 else:
@@ -193,11 +206,11 @@ class _Run:
                         report.from_cache += 1
                         continue
                     if not batched(entry.size):
-                        one = Blob(entry.hash, entry.size, [(repo_path, local)])
-                        if entry.size > LARGE_FILE_BYTES:
-                            await send.send(_Large(one))
+                        same = singles.get(entry.hash) or self.unsealed(entry.hash)
+                        if same is not None:  # the same bytes: one read lands both
+                            same.targets.append((repo_path, local))
                         else:
-                            await send_whole.send(_Whole(one))
+                            singles[entry.hash] = Blob(entry.hash, entry.size, [(repo_path, local)])
                         continue
                     blob = batch.get(entry.hash)
                     if blob is None:
@@ -209,6 +222,12 @@ class _Run:
                         batch, batch_bytes = {}, 0
                         batch_files = min(2 * batch_files, BATCH_FILES)
                 group.clear()
+                for one in singles.values():
+                    self.reading[one.content_id] = one
+                    if one.size > LARGE_FILE_BYTES:
+                        await send.send(_Large(one))
+                    else:
+                        await send_whole.send(_Whole(one))
 
             root = os.fspath(report.local_dir)
             try:
@@ -252,6 +271,9 @@ class _Run:
             self.landed(job.blob, exc)
         else:
             self.landed(job.blob, None)
+        finally:
+            if self.reading.get(blob.content_id) is blob:
+                del self.reading[blob.content_id]
 
     async def batch(self, blobs: list[Blob]) -> None:
         try:

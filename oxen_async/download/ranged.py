@@ -186,6 +186,7 @@ async def fetch_large(
             raise leaf_errors(group)[0] from None
         fd = None
         await anyio.to_thread.run_sync(os.close, handle)
+        blob.sealed = True
         await anyio.to_thread.run_sync(_finish, temp, blob, cache, hasher)
     finally:
         with anyio.CancelScope(shield=True):

@@ -66,4 +66,5 @@ async def fetch_whole(
     """
     async with limiter or contextlib.nullcontext():
         data = await _read(repo, revision, blob.targets[0][0], blob.size)
+    blob.sealed = True
     await anyio.to_thread.run_sync(land_blob, blob, data, cache)

@@ -68,7 +68,8 @@ async def test_large_files_come_by_ranges_and_small_ones_by_batch(
     assert strays(tmp_path) == []
     if faults is not None:
         after = _counts(faults)
-        assert after["chunk_download"] - before["chunk_download"] == 12  # two files x 6 ranges
+        # big.bin and copy/big.bin hold the same bytes: one file's 6 ranges land both.
+        assert after["chunk_download"] - before["chunk_download"] == 6
         assert after["versions_download"] - before["versions_download"] == 1
         assert after["file_get"] == before["file_get"]
 
