@@ -53,6 +53,7 @@ from .settings import (
     MiB,
     Shard,
     UploadSettings,
+    manifest_taken,
     resolve,
 )
 from .share import scan_share
@@ -159,6 +160,8 @@ async def run_upload(repo: UploadTarget, settings: UploadSettings) -> UploadOutc
     started = time.perf_counter()
     if settings.source is not None and settings.share is None:  # else the driver checked it
         await settings.source.check()  # a missing bucket or refused key: before any request
+        if settings.manifest is not None and await settings.source.holds(settings.manifest):
+            raise manifest_taken(settings.manifest)
     head = await branch_head(repo, settings.branch)
     target = settings.dest
     if settings.workspace_id is not None:  # one state per shard: shards run side by side

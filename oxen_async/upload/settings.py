@@ -199,9 +199,14 @@ def manifest_path(root: Path, manifest: bool | str | None, *, named_workspace: b
         raise ConfigError("manifest: an empty path; pass True for MANIFEST.b3sum")
     if named_workspace:
         raise ConfigError("manifest needs the whole upload in one run: not with a named workspace")
-    if os.path.lexists(root / rel):
-        raise ConfigError(
-            f"manifest {rel!r}: the folder has a file of that name, which the manifest would "
-            "replace; pick another path"
-        )
+    if os.path.lexists(root / rel):  # a URL source is asked in ``run_upload``, before any request
+        raise manifest_taken(rel)
     return rel
+
+
+def manifest_taken(rel: str) -> ConfigError:
+    """The refusal of a manifest path that the folder (local or a URL source) already holds."""
+    return ConfigError(
+        f"manifest {rel!r}: the folder has a file of that name, which the manifest would "
+        "replace; pick another path"
+    )

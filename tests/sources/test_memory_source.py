@@ -14,7 +14,7 @@ from oxen_async.errors import ConfigError
 from oxen_async.hashing import hash_bytes
 from oxen_async.upload.report import UploadProgress
 
-from .helpers import AUTHOR, branch_files
+from .helpers import AUTHOR, branch_files, commit_count
 
 
 def fill(root: str, files: dict[str, bytes]) -> None:
@@ -119,3 +119,24 @@ async def test_blake3_manifest_from_a_url_source_comes_from_the_bytes_read(
     assert text == "".join(
         f"{blake3.blake3(files[rel]).hexdigest()}  {rel}\n" for rel in sorted(files)
     )
+
+
+@pytest.mark.parametrize("manifest", [True, "m/sums.b3"])
+async def test_a_url_source_holding_the_manifest_path_is_refused_before_any_commit(
+    repo: RemoteRepo, tmp_path: Any, manifest: bool | str
+) -> None:
+    """The manifest would replace the source's own file of that name: refused in one line, as
+    for a local folder, and nothing lands."""
+    root = f"/src-{uuid.uuid4().hex}"
+    taken = "MANIFEST.b3sum" if manifest is True else str(manifest)
+    fill(root, {"m/a.txt": b"a\n", taken: b"the user's own file\n"})
+    before = await commit_count(repo)
+    with pytest.raises(ConfigError) as caught:
+        await repo.upload_folder(
+            f"memory://{root}", author=AUTHOR, state_dir=tmp_path, manifest=manifest
+        )
+    assert str(caught.value) == (
+        f"manifest {taken!r}: the folder has a file of that name, which the manifest would "
+        "replace; pick another path"
+    )
+    assert await commit_count(repo) == before

@@ -137,6 +137,13 @@ class RemoteSource:
         if info.get("type") != "directory":
             raise SourceError(f"{self.url}: is a file, not a folder")
 
+    async def holds(self, rel: str) -> bool:
+        """Whether the folder has something at ``rel`` (a path below it)."""
+        try:
+            return bool(await self.call("exists", f"{self.root.rstrip('/')}/{rel}"))
+        except Exception as exc:  # as in ``check``: the store's client raises its own kinds
+            raise SourceError(f"{self.where(rel)}: cannot ask the source: {_reason(exc)}") from None
+
     async def pieces(self) -> AsyncIterator[tuple[str, list[ScanItem]]]:
         """``(rel_dir, entries)`` of at most CHUNK entries, directories depth first in name
         order, as ``scan.scan`` yields a local folder: a directory's listing at a time."""
