@@ -72,16 +72,16 @@ async def test_a_mid_size_read_cut_off_is_asked_again(
 async def test_a_later_path_of_bytes_being_read_joins_that_read(
     oxen_repo: RepoHandle, repo: RemoteRepo, tmp_path: Path
 ) -> None:
-    """``z/`` comes two check groups after ``a/`` (300 small files between them), while a/'s
-    reads are held back (a relay stalls them): z's mid-size and large files, the same bytes as
-    a's, send no request of their own and land with a's."""
+    """``z/`` comes two check groups after ``a/`` (512 small files between them), while a/'s
+    reads are held back (a relay stalls them 2 s): z's mid-size and large files, the same
+    bytes as a's, send no request of their own and land with a's."""
     mid, big = _mid(5), os.urandom(LARGE_FILE_BYTES + 4096)
     between = {f"m/{i:03d}.txt": f"small {i}".encode() for i in range(2 * engine.CHECK_GROUP)}
     files = {"a/mid.bin": mid, "a/big.bin": big, **between, "z/mid.bin": mid, "z/big.bin": big}
     await commit(repo, files)
     server = oxen_repo.server
     async with Relay(server.url) as relay, OxenClient(relay.url, token=server.token) as oxen:
-        relay.stall(r"/chunk/[^/]+/a/", 1.0)
+        relay.stall(r"/chunk/[^/]+/a/", 2.0)  # long past the listing of z/
         through = oxen.repo(oxen_repo.namespace, oxen_repo.name)
         report = await download_folder(through, "main", "", tmp_path / "out")
     assert report.ok, report.failed
