@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from .. import limits
 from ..api.files import chunk_params, chunk_path
-from ..errors import IntegrityError, TransportError, leaf_errors
+from ..errors import IntegrityError, ResponseTooLargeError, TransportError, leaf_errors
 from ..hashing import hash_file_sync, same_hash
 from ..http.retry import RetryPolicy
 from .batch import Blob
@@ -148,8 +148,10 @@ async def fetch_large(
 
         async def put(pieces: list[bytes], size: int) -> None:
             nonlocal got
-            if got + size > length:
-                raise TransportError("GET", session.url(url), f"range gave over {length} bytes")
+            if got + size > length:  # the same answer would come again: this file fails alone
+                raise ResponseTooLargeError(
+                    f"GET {session.url(url)}: the range ran past the {length:,} bytes asked for"
+                )
             await anyio.to_thread.run_sync(_pwrite, handle, pieces, start + got, size, hasher)
             got += size
             done[0] = start + got

@@ -61,8 +61,9 @@ async def fetch_whole(
     """Land ``blob`` (at every one of its targets) from the file at its first repo path, in
     one ranged read of all its bytes (holding ``limiter`` while the request runs).
 
-    Raises IntegrityError when the server sends another length or bytes that do not hash to
-    the blob's id (nothing is written then), TransportError when the retries are spent.
+    Raises IntegrityError when the server sends fewer bytes or bytes that do not hash to the
+    blob's id, ResponseTooLargeError when it sends more (nothing is written then),
+    TransportError when the retries are spent.
     """
     async with limiter or contextlib.nullcontext():
         data = await _read(repo, revision, blob.targets[0][0], blob.size)

@@ -38,12 +38,12 @@ Body = bytes | mmap.mmap
 
 
 def _too_large(limit: int, what: str) -> ResponseTooLargeError:
-    return ResponseTooLargeError(f"the response body {what}, more than the {limit:,} bytes read")
+    return ResponseTooLargeError(f"the response body {what}, more than the {limit:,} allowed")
 
 
 async def read_capped(resp: Response, limit: int) -> bytes:
-    """The whole body, refused (ResponseTooLargeError) once it declares or sends more than
-    ``limit`` bytes: nothing past the limit is read."""
+    """The whole body, refused (ResponseTooLargeError) once it declares more than ``limit``
+    bytes (nothing read) or sends more (at the first piece past the limit)."""
     size = declared_length(resp.headers)
     if size is not None:
         if size > limit:

@@ -155,7 +155,9 @@ def resolve(
         raise ConfigError("a share of a listing needs its shard")
     if workspace_id is not None and delete_missing:
         raise ConfigError("delete_missing needs the whole folder: not with a named workspace")
-    manifest_rel = manifest_path(root, manifest, named_workspace=workspace_id is not None)
+    manifest_rel = manifest_path(
+        root, manifest, named_workspace=workspace_id is not None, local=source is None
+    )
     who = author or config.resolve_author()
     if who is None:
         raise ConfigError(
@@ -186,7 +188,9 @@ def resolve(
     )
 
 
-def manifest_path(root: Path, manifest: bool | str | None, *, named_workspace: bool) -> str | None:
+def manifest_path(
+    root: Path, manifest: bool | str | None, *, named_workspace: bool, local: bool = True
+) -> str | None:
     """The manifest's path relative to the upload's folder: True is ``MANIFEST.b3sum`` in the
     upload's target folder; a string is a path there (the manifest covers the files under its
     own folder). Raises ConfigError for an unusable one."""
@@ -199,7 +203,7 @@ def manifest_path(root: Path, manifest: bool | str | None, *, named_workspace: b
         raise ConfigError("manifest: an empty path; pass True for MANIFEST.b3sum")
     if named_workspace:
         raise ConfigError("manifest needs the whole upload in one run: not with a named workspace")
-    if os.path.lexists(root / rel):  # a URL source is asked in ``run_upload``, before any request
+    if local and os.path.lexists(root / rel):  # a URL source is asked in ``run_upload``
         raise manifest_taken(rel)
     return rel
 

@@ -187,7 +187,7 @@ async def test_a_body_that_runs_past_its_cap_is_refused_as_it_comes(
     server, seen = served
     cap = 4 * 1024 * 1024
     async with Session(str(server.make_url("")), retry=FAST) as session:
-        with pytest.raises(ResponseTooLargeError, match=f"runs on, more than the {cap:,} bytes"):
+        with pytest.raises(ResponseTooLargeError, match=f"runs on, more than the {cap:,} allowed"):
             await session.request_bytes("GET", "/endless", max_bytes=cap)
     assert seen.paths.count("/endless") == 1
     await _hung_up(seen)

@@ -79,6 +79,11 @@ async def test_a_later_path_of_bytes_being_read_joins_that_read(
     between = {f"m/{i:03d}.txt": f"small {i}".encode() for i in range(2 * engine.CHECK_GROUP)}
     files = {"a/mid.bin": mid, "a/big.bin": big, **between, "z/mid.bin": mid, "z/big.bin": big}
     await commit(repo, files)
+    # Groups are runs of CHECK_GROUP entries in walk order: z/ is in a later group than a/.
+    order = [path async for path, _ in repo.dirs.walk_brief("main", "")]
+    first_z = min(order.index(f"z/{name}") for name in ("mid.bin", "big.bin"))
+    last_a = max(order.index(f"a/{name}") for name in ("mid.bin", "big.bin"))
+    assert first_z - last_a > engine.CHECK_GROUP
     server = oxen_repo.server
     async with Relay(server.url) as relay, OxenClient(relay.url, token=server.token) as oxen:
         relay.stall(r"/chunk/[^/]+/a/", 2.0)  # long past the listing of z/
@@ -93,23 +98,30 @@ async def test_a_later_path_of_bytes_being_read_joins_that_read(
     assert sorted(k.rsplit("/", 2)[-2:] for k in reads) == [["a", "big.bin"], ["a", "mid.bin"]]
 
 
-async def test_a_ranged_answer_longer_than_asked_fails_its_file_unread(
-    oxen_repo: RepoHandle, repo: RemoteRepo, tmp_path: Path
+@pytest.mark.parametrize("size", ["mid", "large"])
+async def test_a_ranged_answer_longer_than_asked_fails_its_file_alone(
+    oxen_repo: RepoHandle, repo: RemoteRepo, tmp_path: Path, size: str
 ) -> None:
     """A server (here a relay in front of the real one) that answers a file's ranged read with
-    8 MiB: refused on its declared length, not read, not tried again; that file fails in one
-    line and is not written, the others land."""
-    long, good = _mid(1), _mid(2)
+    8 MiB: a mid-size read is refused on its declared length, unread; a large file's range at
+    its first piece past the range. Not tried again, and not taken for a server gone: that file
+    fails in one line and is not written, the others land."""
+    long = _mid(1) if size == "mid" else os.urandom(LARGE_FILE_BYTES + 4096)
+    good = _mid(2)
     await commit(repo, {"long.bin": long, "good.bin": good})
     server = oxen_repo.server
     async with Relay(server.url) as relay, OxenClient(relay.url, token=server.token) as oxen:
         relay.answer(r"/chunk/[^/]+/long\.bin$", method="GET", body=b"x" * (8 * 1024 * 1024))
         through = oxen.repo(oxen_repo.namespace, oxen_repo.name)
         report = await download_folder(through, "main", "", tmp_path / "out")
+    assert report.error is None
     assert list(report.failed) == ["long.bin"]
     message = report.failed["long.bin"]
-    assert "\n" not in message
-    assert f"declares {8 * 1024 * 1024:,} bytes, more than the {len(long):,} bytes" in message
+    assert "\n" not in message and message.startswith("ResponseTooLargeError: GET ")
+    if size == "mid":
+        assert f"declares {8 * 1024 * 1024:,} bytes, more than the {len(long):,} allowed" in message
+    else:
+        assert f"the range ran past the {len(long):,} bytes asked for" in message
     assert local_files(tmp_path / "out") == {"good.bin": good}
     assert strays(tmp_path / "out") == []
     asked = [kind for kind in relay.stats.requests if kind.endswith("/long.bin")]
