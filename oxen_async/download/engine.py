@@ -136,9 +136,9 @@ class _Run:
         whole_workers = WORKERS_PER_REQUEST * WHOLE_READS_PER_SLOT * concurrency
         self.whole_workers = limits.LazyWorkers[_Job](whole_workers)
         self.swept: set[str] = set()
-        # Files read one request each (mid-size and large) that are queued or in flight, by
-        # content: a later path of the same bytes joins the read instead of sending its own.
-        # Bounded by the jobs in flight, not by the folder.
+        # Files read one request each (mid-size and large) that are gathered, queued or in
+        # flight, by content: a later path of the same bytes joins the read instead of sending
+        # its own. Bounded by the jobs in flight and one group, not by the folder.
         self.reading: dict[str, Blob] = {}
         self.listed = 0
         self.scope: anyio.CancelScope | None = None
@@ -188,9 +188,10 @@ class _Run:
 
             async def flush_group() -> None:
                 nonlocal batch, batch_bytes, batch_files
-                # The group's files read one request each, by content: gathered before any is
-                # sent, so two paths of the same bytes in a group always share one read.
-                singles: dict[str, Blob] = {}
+                # The group's files read one request each: gathered (in ``reading``, by
+                # content) before any is sent, so two paths of the same bytes in a group
+                # always share one read.
+                singles: list[Blob] = []
                 if self.nothing_local:
                     verdicts = ["fetch"] * len(group)
                 else:
@@ -206,11 +207,13 @@ class _Run:
                         report.from_cache += 1
                         continue
                     if not batched(entry.size):
-                        same = singles.get(entry.hash) or self.unsealed(entry.hash)
+                        same = self.unsealed(entry.hash)
                         if same is not None:  # the same bytes: one read lands both
                             same.targets.append((repo_path, local))
                         else:
-                            singles[entry.hash] = Blob(entry.hash, entry.size, [(repo_path, local)])
+                            one = Blob(entry.hash, entry.size, [(repo_path, local)])
+                            self.reading[entry.hash] = one  # over a sealed one: it has no say
+                            singles.append(one)
                         continue
                     blob = batch.get(entry.hash)
                     if blob is None:
@@ -222,8 +225,7 @@ class _Run:
                         batch, batch_bytes = {}, 0
                         batch_files = min(2 * batch_files, BATCH_FILES)
                 group.clear()
-                for one in singles.values():
-                    self.reading[one.content_id] = one
+                for one in singles:
                     if one.size > LARGE_FILE_BYTES:
                         await send.send(_Large(one))
                     else:

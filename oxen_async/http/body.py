@@ -49,14 +49,10 @@ async def read_capped(resp: Response, limit: int) -> bytes:
         if size > limit:
             raise _too_large(limit, f"declares {size:,} bytes")
         return await resp.read()  # the transport reads no further than the declared length
-    pieces: list[bytes] = []
-    got = 0
-    async for piece in resp.content.iter_any():
-        got += len(piece)
-        if got > limit:
-            raise _too_large(limit, "runs on")
-        pieces.append(piece)
-    return b"".join(pieces)
+    data = await read_prefix(resp, limit + 1)
+    if len(data) > limit:
+        raise _too_large(limit, "runs on")
+    return data
 
 
 async def read_prefix(resp: Response, limit: int) -> bytes:
