@@ -1,10 +1,11 @@
 """``download_folder``: mirror a remote folder through the cheapest route for each file.
 
 The listing is walked page by page. Groups of entries are checked against the local folder in
-one worker-thread hop each (already there? in the cache?). What is left goes out as jobs on a
-bounded channel: small files (up to ``SMALL_FILE_BYTES``) gathered into ``QUERY /versions``
-batches (up to ``BATCH_FILES`` files or ``BATCH_BYTES`` bytes), mid-size ones one ranged read
-each (``whole``), files over ``WHOLE_FILE_BYTES`` as several ranged reads (``ranged``). At most
+one worker-thread hop each (already there? in the cache?). What is left goes out: small files
+(up to ``SMALL_FILE_BYTES``) to a pool, cut into ``QUERY /versions`` batches (up to
+``BATCH_FILES`` files or ``BATCH_BYTES`` bytes) as request slots free up (``batchpool``: why);
+as jobs on bounded channels, mid-size ones one ranged read each (``whole``), and files over
+``WHOLE_FILE_BYTES`` as several ranged reads (``ranged``). At most
 ``concurrency`` batch and range requests are in flight, and beside them up to
 ``WHOLE_READS_PER_SLOT`` times as many mid-size reads (cheap for the server, bound by latency),
 their bodies at most ``WHOLE_BYTES_HELD`` at once; memory holds a few jobs, not the folder.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
@@ -28,6 +30,7 @@ from .. import limits, paths
 from ..errors import ConfigError, OxenError, TransportError, fatal_cause, leaf_errors
 from ..models import EntryBrief
 from .batch import BatchRefused, Blob, fetch_batch
+from .batchpool import BatchPool
 from .cache import ContentCache
 from .local import is_current, relative_name, sweep_leftovers
 from .ranged import fetch_large
@@ -74,12 +77,7 @@ class _Whole:
     blob: Blob
 
 
-@dataclass
-class _Batch:
-    blobs: list[Blob]
-
-
-_Job = _Large | _Whole | _Batch
+_Job = _Large | _Whole
 
 
 def _describe(exc: BaseException) -> str:
@@ -136,6 +134,18 @@ class _Run:
         whole_workers = WORKERS_PER_REQUEST * WHOLE_READS_PER_SLOT * concurrency
         self.whole_workers = limits.LazyWorkers[_Job](whole_workers)
         self.swept: set[str] = set()
+        # Small files waiting for a batch; one sender task per batch in flight, started as
+        # the pool fills (three files cost one task, not ``concurrency`` idle ones).
+        self.pool = BatchPool(
+            concurrency,
+            first_files=FIRST_BATCH_FILES,
+            batch_files=BATCH_FILES,
+            batch_bytes=BATCH_BYTES,
+            capacity=concurrency * BATCH_FILES,
+        )
+        self.senders = 0
+        self.idle_senders = 0
+        self.tg: anyio.abc.TaskGroup | None = None
         # Files read one request each (mid-size and large) that are gathered, queued or in
         # flight, by content: a later path of the same bytes joins the read instead of sending
         # its own. Bounded by the jobs in flight and one group, not by the folder.
@@ -180,14 +190,11 @@ class _Run:
         self, send: MemoryObjectSendStream[_Job], send_whole: MemoryObjectSendStream[_Job]
     ) -> None:
         report = self.report
+        pool = self.pool
         async with send, send_whole:
-            batch: dict[str, Blob] = {}
-            batch_bytes = 0
-            batch_files = min(FIRST_BATCH_FILES, BATCH_FILES)
             group: list[tuple[str, EntryBrief, str]] = []
 
             async def flush_group() -> None:
-                nonlocal batch, batch_bytes, batch_files
                 # The group's files read one request each: gathered (in ``reading``, by
                 # content) before any is sent, so two paths of the same bytes in a group
                 # always share one read.
@@ -215,16 +222,10 @@ class _Run:
                             self.reading[entry.hash] = one  # over a sealed one: it has no say
                             singles.append(one)
                         continue
-                    blob = batch.get(entry.hash)
-                    if blob is None:
-                        blob = batch[entry.hash] = Blob(entry.hash, entry.size)
-                        batch_bytes += entry.size
-                    blob.targets.append((repo_path, local))
-                    if len(batch) >= batch_files or batch_bytes >= BATCH_BYTES:
-                        await send.send(_Batch(list(batch.values())))
-                        batch, batch_bytes = {}, 0
-                        batch_files = min(2 * batch_files, BATCH_FILES)
+                    pool.add(entry.hash, entry.size, (repo_path, local))
                 group.clear()
+                pool.notify()
+                self.start_senders()
                 for one in singles:
                     if one.size > LARGE_FILE_BYTES:
                         await send.send(_Large(one))
@@ -247,20 +248,18 @@ class _Run:
                     group.append((repo_path, entry, f"{root}/{rel}"))
                     if len(group) >= CHECK_GROUP:
                         await flush_group()
+                        await pool.room()
             except TransportError as exc:  # the listing broke off: the server is gone
                 self.stop(exc)
                 return
             if group:
                 await flush_group()
-            if batch:
-                await send.send(_Batch(list(batch.values())))
+            pool.close()
+            self.start_senders()
 
     # --- consuming jobs ------------------------------------------------------------------------
 
     async def work(self, job: _Job) -> None:
-        if isinstance(job, _Batch):
-            await self.batch(job.blobs)
-            return
         revision, blob = self.report.revision, job.blob
         try:
             if isinstance(job, _Large):
@@ -277,16 +276,40 @@ class _Run:
             if self.reading.get(blob.content_id) is blob:
                 del self.reading[blob.content_id]
 
-    async def batch(self, blobs: list[Blob]) -> None:
+    def start_senders(self) -> None:
+        """Enough senders for the batches in flight and those the pool would cut now."""
+        assert self.tg is not None
+        busy = self.senders - self.idle_senders
+        want = min(self.concurrency, busy + self.pool.cuttable())
+        for _ in range(want - self.senders):
+            self.senders += 1
+            self.tg.start_soon(self.send_batches)
+
+    async def send_batches(self) -> None:
+        """One sender: a batch at a time, cut once a request slot is ours, until the pool is
+        closed and empty."""
+        pool = self.pool
         try:
-            async with self.limiter:
-                await fetch_batch(self.repo, blobs, self.landed, cache=self.cache)
-        except BatchRefused as missing:
-            # Some blob is not in the server's store, or the server failed the batch: each file
-            # through /file gets its own answer (most are fine; the others fail with the
-            # server's message).
-            for blob in missing.pending:
-                await self.one_by_one(blob)
+            while True:
+                self.idle_senders += 1
+                try:
+                    if not await pool.wait_ready():
+                        return
+                finally:
+                    self.idle_senders -= 1
+                try:
+                    async with self.limiter:
+                        blobs = pool.take()  # sized now: what is left decides (batchpool)
+                        if blobs:
+                            await fetch_batch(self.repo, blobs, self.landed, cache=self.cache)
+                except BatchRefused as missing:
+                    # Some blob is not in the server's store, or the server failed the batch:
+                    # each file through /file gets its own answer (most are fine; the others
+                    # fail with the server's message).
+                    for blob in missing.pending:
+                        await self.one_by_one(blob)
+        finally:
+            self.senders -= 1
 
     async def one_by_one(self, blob: Blob) -> None:
         for repo_path, local in blob.targets:
@@ -344,7 +367,7 @@ async def download_folder(
     send_whole, receive_whole = anyio.create_memory_object_stream[_Job](1)
     try:
         async with anyio.create_task_group() as tg:
-            run.scope = tg.cancel_scope
+            run.scope, run.tg = tg.cancel_scope, tg
             tg.start_soon(run.workers.run, receive, run.work, tg)
             tg.start_soon(run.whole_workers.run, receive_whole, run.work, tg)
             tg.start_soon(run.produce, send, send_whole)

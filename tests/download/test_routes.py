@@ -47,10 +47,10 @@ async def test_a_2000_file_folder_costs_a_few_batches_instead_of_2000_gets(
         after = _counts(faults)
         sent = {r: after[r] - before[r] for r in after}
         assert sent["file_get"] == 0 and sent["chunk_download"] == 0
-        # Batches double from the first up to the full size: 64 + 128 + 256 + 512 + 1,000
-        # = 1,960 files, then the last 40.
+        # Every batch but the last holds at least the first batch's 64 files (batchpool):
+        # while the listing runs they double, after it each is a share of what is left.
         assert (FIRST_BATCH_FILES, BATCH_FILES) == (64, 1000)
-        assert sent["versions_download"] == 6
+        assert 2 <= sent["versions_download"] <= -(-2000 // FIRST_BATCH_FILES)
 
 
 @pytest.mark.usefixtures("small_large_threshold")
