@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from ..errors import (
 from ..hashing import format_hash
 from ..http.retry import Retrier
 from .cache import ContentCache
-from .local import TempFile, copy_into_place, land_bytes
+from .local import Targets, TargetsFailed, TempFile, land_each, open_beside, spread
 from .untar import MemberSink, TarGzReader, UnsafeArchive
 
 if TYPE_CHECKING:
@@ -102,46 +101,75 @@ def _id_value(content_id: str) -> int | None:
 
 def land_blob(blob: Blob, data: bytes | memoryview, cache: ContentCache | None) -> None:
     """Put a whole blob's bytes at every one of its targets, once they hash to its id (wrong
-    bytes never touch the disk), and offer them to ``cache``. Blocking: a worker thread's."""
+    bytes never touch the disk), and offer them to ``cache``. Each target lands on its own
+    (TargetsFailed names those that could not be written). Blocking: a worker thread's."""
     digest = xxhash.xxh3_128_intdigest(data)
     if digest != _id_value(blob.content_id):
         raise IntegrityError(
             f"{blob.targets[0][0]}: downloaded bytes hash to {format_hash(digest)}, "
             f"the server lists {blob.content_id}"
         )
-    for _, target in blob.targets:  # the bytes are at hand: no copy from the first file
-        land_bytes(os.fspath(target), data)
-    if cache is not None:
-        cache.put_bytes(blob.content_id, bytes(data))
+    try:
+        land_each(blob.targets, data)  # the bytes are at hand: no copy from the first file
+    finally:
+        if cache is not None:
+            offer_bytes(cache, blob.content_id, data)
+
+
+def offer_bytes(cache: ContentCache, content_id: str, data: bytes | memoryview) -> None:
+    """Keep verified bytes in the cache if it can take them: the files have landed either
+    way, so a cache that cannot be written is logged, not a failed download."""
+    try:
+        cache.put_bytes(content_id, bytes(data))
+    except OSError as exc:
+        logger.warning("could not keep %s in the cache: %s", content_id, exc)
+
+
+def offer_file(cache: ContentCache, source: str | Path, content_id: str) -> None:
+    """``offer_bytes`` for a verified file on disk."""
+    try:
+        cache.put_file(source, content_id)
+    except OSError as exc:
+        logger.warning("could not keep %s in the cache: %s", content_id, exc)
 
 
 class _FanoutSink:
-    """A member written to its first target (and the others), offered to the cache."""
+    """A member streamed into a temporary file beside one of its targets, then put at each of
+    them (each on its own: TargetsFailed names those that could not be written), offered to
+    the cache."""
 
     def __init__(self, blob: Blob, cache: ContentCache | None) -> None:
         self._blob = blob
         self._cache = cache
         self._file: TempFile | None = None
+        self._targets: Targets = blob.targets
+        self._failures: dict[str, BaseException] = {}
 
     def land(self, data: memoryview) -> None:
         land_blob(self._blob, data, self._cache)
 
+    def _open(self, repo_path: str, target: str | Path) -> TempFile:
+        file = TempFile(target, self._blob.content_id, repo_path)
+        file.open()
+        return file
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._file is None:
-            repo_path, target = self._blob.targets[0]
-            self._file = TempFile(target, self._blob.content_id, repo_path)
+            file, self._targets, self._failures = open_beside(self._targets, self._open)
+            self._file = file
         self._file.write(data)
 
     def commit(self) -> None:
         if self._file is None:
             self.land(memoryview(b""))
             return
-        self._file.commit()
-        first = self._blob.targets[0][1]
-        for _, other in self._blob.targets[1:]:
-            copy_into_place(first, other)
-        if self._cache is not None:
-            self._cache.put_file(first, self._blob.content_id)
+        temp = self._file.verified()  # wrong bytes: every path fails, nothing written
+        self._failures.update(spread(temp, self._targets))
+        landed = [t for p, t in self._targets if p not in self._failures]
+        if landed and self._cache is not None:
+            offer_file(self._cache, landed[0], self._blob.content_id)
+        if self._failures:
+            raise TargetsFailed(self._failures)
 
     def discard(self) -> None:
         if self._file is not None:

@@ -32,7 +32,7 @@ from ..models import EntryBrief
 from .batch import BatchRefused, Blob, fetch_batch
 from .batchpool import BatchPool
 from .cache import ContentCache
-from .local import is_current, relative_name, sweep_leftovers
+from .local import is_current, outcome_of, relative_name, sweep_leftovers
 from .ranged import fetch_large
 from .report import DownloadReport, pin_revision
 from .routes import WHOLE_FILE_BYTES, batched
@@ -178,11 +178,12 @@ class _Run:
 
     def landed(self, blob: Blob, error: BaseException | None) -> None:
         for repo_path, _ in blob.targets:
-            if error is None:
+            own = outcome_of(repo_path, error)  # a path that could not be written fails alone
+            if own is None:
                 self.report.downloaded.append(repo_path)
                 self.report.bytes_downloaded += blob.size
             else:
-                self.failed(repo_path, error)
+                self.failed(repo_path, own)
 
     # --- producing jobs ------------------------------------------------------------------------
 

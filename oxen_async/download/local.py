@@ -13,12 +13,14 @@ import re
 import secrets
 import shutil
 import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 import xxhash
 
 from .. import paths
-from ..errors import ConfigError, IntegrityError
+from ..errors import ConfigError, IntegrityError, OxenError
 from ..hashing import format_hash, hash_file_sync, same_hash
 
 TEMP_PREFIX = ".oxdl-"
@@ -28,6 +30,28 @@ TEMP_SUFFIX = ".tmp"
 _TOKEN = secrets.token_hex(3)
 _COUNTER = itertools.count()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+T = TypeVar("T")
+Targets = Sequence[tuple[str, "str | Path"]]
+"""(repo path, local path) pairs: where one content goes."""
+
+
+class TargetsFailed(OxenError):
+    """The bytes were right, but some paths of the same content could not be written (a file
+    in the way of a folder, a full disk): ``failures`` (repo path -> why); every other path of
+    the content landed. So a report names each path's own outcome."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        first = next(iter(failures.values()))
+        super().__init__(f"{len(failures)} path(s) could not be written, e.g.: {first}")
+        self.failures = failures
+
+
+def outcome_of(repo_path: str, error: BaseException | None) -> BaseException | None:
+    """One path's share of a content's outcome (None: it landed)."""
+    if isinstance(error, TargetsFailed):
+        return error.failures.get(repo_path)
+    return error
 
 
 # Printable ASCII but the backslash: names made of these pass ``paths.name_problem`` but for
@@ -119,6 +143,54 @@ def land_bytes(target: str, data: bytes | bytearray | memoryview) -> None:
         raise
 
 
+def land_each(targets: Targets, data: bytes | bytearray | memoryview) -> None:
+    """``land_bytes`` at every target, each on its own; TargetsFailed names those that could
+    not be written (the others landed)."""
+    failures: dict[str, BaseException] = {}
+    for repo_path, target in targets:
+        try:
+            land_bytes(os.fspath(target), data)
+        except OSError as exc:
+            failures[repo_path] = exc
+    if failures:
+        raise TargetsFailed(failures)
+
+
+def open_beside(
+    targets: Targets, open_temp: Callable[[str, str | Path], T]
+) -> tuple[T, Targets, dict[str, BaseException]]:
+    """``open_temp(repo path, target)`` (a temporary file beside it) for the first target where that
+    works: what it gave, the targets from that one on (that one first), and why each before it
+    failed (nothing can be written there either). TargetsFailed when none works."""
+    failures: dict[str, BaseException] = {}
+    for at, (repo_path, target) in enumerate(targets):
+        try:
+            return open_temp(repo_path, target), targets[at:], failures
+        except OSError as exc:
+            failures[repo_path] = exc
+    raise TargetsFailed(failures)
+
+
+def spread(temp: str | Path, targets: Targets) -> dict[str, BaseException]:
+    """Put a verified temporary file at ``targets``: a copy at each but the first (the one it
+    was made beside), which takes the file itself by rename. Returns why each target that
+    could not be written failed; the temporary is gone afterwards whatever happened."""
+    failures: dict[str, BaseException] = {}
+    for repo_path, other in targets[1:]:
+        try:
+            copy_into_place(temp, other)
+        except OSError as exc:
+            failures[repo_path] = exc
+    first_path, first = targets[0]
+    try:
+        os.replace(temp, first)
+    except OSError as exc:
+        failures[first_path] = exc
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    return failures
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -163,7 +235,8 @@ class TempFile:
         self._temp: Path | None = None
         self.size = 0
 
-    def _open(self) -> int:
+    def open(self) -> int:
+        """Create the temporary file now (OSError if its folder cannot take it)."""
         if self._fd is None:
             self._fd, temp = create_temp(self.target)
             self._temp = Path(temp)
@@ -173,17 +246,18 @@ class TempFile:
         self._hasher.update(data)
         self.size += len(data)
         view = memoryview(data)
-        fd = self._open()
+        fd = self.open()
         while view:
             view = view[os.write(fd, view) :]
 
     def hexdigest(self) -> str:
         return format_hash(self._hasher.intdigest())
 
-    def commit(self) -> None:
-        """Rename into place if the bytes match; IntegrityError (and nothing left) if not."""
+    def verified(self) -> Path:
+        """Close the temporary file and hand it over (the caller puts it in place) if the
+        bytes match; IntegrityError (and nothing left) if not."""
         try:
-            fd = self._open()
+            fd = self.open()
             digest = self.hexdigest()
             if not same_hash(digest, self.content_id):
                 raise IntegrityError(
@@ -192,11 +266,21 @@ class TempFile:
                 )
             os.close(fd)
             self._fd = None
-            assert self._temp is not None
-            os.replace(self._temp, self.target)
-            self._temp = None
+            temp, self._temp = self._temp, None
+            assert temp is not None
+            return temp
         finally:
             self.discard()
+
+    def commit(self) -> None:
+        """Rename into place if the bytes match; IntegrityError (and nothing left) if not."""
+        temp = self.verified()
+        try:
+            os.replace(temp, self.target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
 
     def discard(self) -> None:
         if self._fd is not None:

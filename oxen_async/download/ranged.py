@@ -28,9 +28,9 @@ from ..api.files import chunk_params, chunk_path
 from ..errors import IntegrityError, ResponseTooLargeError, TransportError, leaf_errors
 from ..hashing import hash_file_sync, same_hash
 from ..http.retry import RetryPolicy
-from .batch import Blob
+from .batch import Blob, offer_file
 from .cache import ContentCache
-from .local import copy_into_place, temp_path_for
+from .local import Targets, TargetsFailed, open_beside, spread, temp_path_for
 from .ordered_hash import OrderedHasher
 
 if TYPE_CHECKING:
@@ -44,11 +44,25 @@ WRITE_PIECE = 1024 * 1024
 _IOV_MAX = 512  # buffers per pwritev: below every system's limit (Linux 1024)
 
 
-def _create(temp: Path, size: int) -> int:
-    temp.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-    os.ftruncate(fd, size)
-    return fd
+def _create(
+    targets: Targets, size: int
+) -> tuple[int, Path, tuple[str, str | Path], dict[str, BaseException]]:
+    """A temporary file of ``size`` bytes beside the first target that can take one: (fd, its
+    name, that target, why those before it failed)."""
+
+    def beside(_repo_path: str, target: str | Path) -> tuple[int, Path]:
+        temp = temp_path_for(target)
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.ftruncate(fd, size)
+        except BaseException:
+            _drop(fd, temp)
+            raise
+        return fd, temp
+
+    (fd, temp), rest, failures = open_beside(targets, beside)
+    return fd, temp, rest[0], failures
 
 
 def _pwrite(fd: int, pieces: list[bytes], offset: int, size: int, hasher: OrderedHasher) -> None:
@@ -67,7 +81,16 @@ def _pwrite(fd: int, pieces: list[bytes], offset: int, size: int, hasher: Ordere
     hasher.add_pieces(offset, pieces, size)
 
 
-def _finish(temp: Path, blob: Blob, cache: ContentCache | None, hasher: OrderedHasher) -> None:
+def _finish(
+    temp: Path,
+    blob: Blob,
+    holder: tuple[str, str | Path],
+    failures: dict[str, BaseException],
+    cache: ContentCache | None,
+    hasher: OrderedHasher,
+) -> None:
+    """Check the file and put it at the blob's targets (those that joined while it was read
+    too), ``holder`` (the one it was made beside) by rename."""
     # Every byte was added once, so the cursor is at the end; were it not, hash the file.
     digest = hasher.hexdigest() if hasher.cursor == blob.size else hash_file_sync(temp)[0]
     if not same_hash(digest, blob.content_id):
@@ -75,12 +98,13 @@ def _finish(temp: Path, blob: Blob, cache: ContentCache | None, hasher: OrderedH
             f"{blob.targets[0][0]}: downloaded bytes hash to {digest}, "
             f"the server lists {blob.content_id}"
         )
-    first = blob.targets[0][1]
-    os.replace(temp, first)
-    for _, other in blob.targets[1:]:
-        copy_into_place(first, other)
-    if cache is not None:
-        cache.put_file(first, blob.content_id)
+    targets = [holder, *(t for t in blob.targets if t is not holder and t[0] not in failures)]
+    failures.update(spread(temp, targets))  # each target on its own
+    landed = [target for path, target in targets if path not in failures]
+    if landed and cache is not None:
+        offer_file(cache, landed[0], blob.content_id)
+    if failures:
+        raise TargetsFailed(failures)
 
 
 def _drop(fd: int | None, temp: Path) -> None:
@@ -104,11 +128,12 @@ async def fetch_large(
     """Land ``blob`` (at every one of its targets) from the file at its first repo path:
     ranges of ``range_bytes`` (RANGE_BYTES), ``ranges_in_flight`` (RANGES_IN_FLIGHT) at once,
     each also holding ``limiter`` while its request runs."""
-    repo_path, target = blob.targets[0]
+    repo_path = blob.targets[0][0]  # any of them: the same bytes
     url = chunk_path(repo.scope, revision, repo_path)
     session = repo.scope.session
-    temp = temp_path_for(target)
-    handle = await anyio.to_thread.run_sync(_create, temp, blob.size)
+    handle, temp, holder, failures = await anyio.to_thread.run_sync(
+        _create, list(blob.targets), blob.size
+    )
     fd: int | None = handle  # None once closed; ranges write through ``handle``
     hasher = OrderedHasher(handle)
     range_bytes = range_bytes or RANGE_BYTES
@@ -189,7 +214,7 @@ async def fetch_large(
         fd = None
         await anyio.to_thread.run_sync(os.close, handle)
         blob.sealed = True
-        await anyio.to_thread.run_sync(_finish, temp, blob, cache, hasher)
+        await anyio.to_thread.run_sync(_finish, temp, blob, holder, failures, cache, hasher)
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_drop, fd, temp)
