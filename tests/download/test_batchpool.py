@@ -10,7 +10,6 @@ import anyio
 from oxen_async.download.batchpool import BatchPool
 
 
-
 def _pool(**kw: int) -> BatchPool:
     settings = {"first_files": 64, "batch_files": 1000, "batch_bytes": 1 << 30, "capacity": 8000}
     settings.update(kw)
