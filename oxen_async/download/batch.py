@@ -133,6 +133,24 @@ def offer_file(cache: ContentCache, source: str | Path, content_id: str) -> None
         logger.warning("could not keep %s in the cache: %s", content_id, exc)
 
 
+def publish(
+    temp: str | Path,
+    targets: Targets,
+    failures: dict[str, BaseException],
+    cache: ContentCache | None,
+    content_id: str,
+) -> None:
+    """Put a verified temporary file at ``targets`` (``spread``: the first by rename), offer it
+    to ``cache``, and raise TargetsFailed naming what could not be written (``failures``: the
+    paths that failed before, too)."""
+    failures = {**failures, **spread(temp, targets)}
+    landed = [(path, target) for path, target in targets if path not in failures]
+    if landed and cache is not None:
+        offer_file(cache, landed[0][1], content_id)
+    if failures:
+        raise TargetsFailed(failures, [path for path, _ in landed])
+
+
 class _FanoutSink:
     """A member streamed into a temporary file beside one of its targets, then put at each of
     them (each on its own: TargetsFailed names those that could not be written), offered to
@@ -164,12 +182,7 @@ class _FanoutSink:
             self.land(memoryview(b""))
             return
         temp = self._file.verified()  # wrong bytes: every path fails, nothing written
-        self._failures.update(spread(temp, self._targets))
-        landed = [t for p, t in self._targets if p not in self._failures]
-        if landed and self._cache is not None:
-            offer_file(self._cache, landed[0], self._blob.content_id)
-        if self._failures:
-            raise TargetsFailed(self._failures)
+        publish(temp, self._targets, self._failures, self._cache, self._blob.content_id)
 
     def discard(self) -> None:
         if self._file is not None:

@@ -10,8 +10,9 @@ self-scheduling: ``ceil(left / slots)``, at least ``min_files``), so the last ba
 and end close together. While the listing runs, batches grow as before (``first_files``, twice
 that, ... up to ``batch_files``), so every slot has a request out early.
 
-Memory: at most about ``capacity`` files wait here (the listing waits for room), besides the
-batches in flight.
+Memory: at most about ``capacity`` paths wait here (the listing waits for room), besides the
+batches in flight; many paths of one content count as many (a folder of a million empty files
+is one content, and its paths go out ``capacity`` or so at a time).
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ class BatchPool:
         self._next = self.min_files  # the listing's ramp: doubles at each batch cut
         self._waiting: OrderedDict[str, Blob] = OrderedDict()
         self._bytes = 0
+        self._paths = 0
         self.closed = False
         self._changed = anyio.Event()
-        self.batches = 0  # cut so far (for tests and the benchmark's notes)
 
     # --- the listing's side ----------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ class BatchPool:
             blob = self._waiting[content_id] = Blob(content_id, size)
             self._bytes += size
         blob.targets.append(target)
+        self._paths += 1
 
     def notify(self) -> None:
         self._changed.set()
@@ -63,7 +65,7 @@ class BatchPool:
 
     async def room(self) -> None:
         """Wait while ``capacity`` files are waiting."""
-        while len(self._waiting) >= self.capacity and not self.closed:
+        while self._paths >= self.capacity and not self.closed:
             await self._changed.wait()
 
     def close(self) -> None:
@@ -85,8 +87,9 @@ class BatchPool:
             return False
         return (
             self.closed
-            or len(self._waiting) >= min(self._size(), self.capacity)
+            or len(self._waiting) >= self._size()
             or self._bytes >= self.batch_bytes
+            or self._paths >= self.capacity
         )
 
     def cuttable(self) -> int:
@@ -118,9 +121,9 @@ class BatchPool:
                 break
             del self._waiting[content_id]
             taken_bytes += blob.size
+            self._paths -= len(blob.targets)
             blobs.append(blob)
         self._bytes -= taken_bytes
         self._next = min(2 * self._next, self.batch_files)
-        self.batches += 1
         self.notify()  # room for the listing
         return blobs

@@ -84,6 +84,15 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _copied(cache: ContentCache, content_id: str, local: str) -> bool:
+    """Whether the cache put the file in place. One it cannot write (a file where its folder
+    should be) is fetched instead, and fails there on its own, in the report."""
+    try:
+        return cache.copy_to(content_id, local)
+    except OSError:
+        return False
+
+
 def _check_group(
     group: list[tuple[str, EntryBrief, str]], cache: ContentCache | None, swept: set[str]
 ) -> list[str]:
@@ -98,7 +107,7 @@ def _check_group(
             sweep_leftovers(folder)
         if is_current(local, entry.size, entry.hash):
             verdicts.append("skip")
-        elif cache is not None and cache.copy_to(entry.hash, local):
+        elif cache is not None and _copied(cache, entry.hash, local):
             verdicts.append("cache")
         else:
             verdicts.append("fetch")

@@ -13,7 +13,7 @@ import re
 import secrets
 import shutil
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -38,19 +38,23 @@ Targets = Sequence[tuple[str, "str | Path"]]
 
 class TargetsFailed(OxenError):
     """The bytes were right, but some paths of the same content could not be written (a file
-    in the way of a folder, a full disk): ``failures`` (repo path -> why); every other path of
-    the content landed. So a report names each path's own outcome."""
+    in the way of a folder, a full disk): ``failures`` (repo path -> why) and ``landed`` (the
+    paths that are in place). So a report names each path's own outcome."""
 
-    def __init__(self, failures: dict[str, BaseException]) -> None:
-        first = next(iter(failures.values()))
+    def __init__(self, failures: dict[str, BaseException], landed: Collection[str] = ()) -> None:
+        first = next(iter(failures.values()), "no path to write")
         super().__init__(f"{len(failures)} path(s) could not be written, e.g.: {first}")
         self.failures = failures
+        self.landed = frozenset(landed)
 
 
 def outcome_of(repo_path: str, error: BaseException | None) -> BaseException | None:
-    """One path's share of a content's outcome (None: it landed)."""
+    """One path's share of a content's outcome (None: it landed). A path TargetsFailed does
+    not name as landed did not land, whatever else it knows."""
     if isinstance(error, TargetsFailed):
-        return error.failures.get(repo_path)
+        if repo_path in error.landed:
+            return None
+        return error.failures.get(repo_path, error)
     return error
 
 
@@ -153,7 +157,7 @@ def land_each(targets: Targets, data: bytes | bytearray | memoryview) -> None:
         except OSError as exc:
             failures[repo_path] = exc
     if failures:
-        raise TargetsFailed(failures)
+        raise TargetsFailed(failures, [p for p, _ in targets if p not in failures])
 
 
 def open_beside(
@@ -176,18 +180,20 @@ def spread(temp: str | Path, targets: Targets) -> dict[str, BaseException]:
     was made beside), which takes the file itself by rename. Returns why each target that
     could not be written failed; the temporary is gone afterwards whatever happened."""
     failures: dict[str, BaseException] = {}
-    for repo_path, other in targets[1:]:
-        try:
-            copy_into_place(temp, other)
-        except OSError as exc:
-            failures[repo_path] = exc
-    first_path, first = targets[0]
     try:
-        os.replace(temp, first)
-    except OSError as exc:
-        failures[first_path] = exc
+        for repo_path, other in targets[1:]:
+            try:
+                copy_into_place(temp, other)
+            except OSError as exc:
+                failures[repo_path] = exc
+        first_path, first = targets[0]
+        try:
+            os.replace(temp, first)
+        except OSError as exc:
+            failures[first_path] = exc
+    finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+            os.unlink(temp)  # still there only if the rename did not happen
     return failures
 
 

@@ -28,9 +28,9 @@ from ..api.files import chunk_params, chunk_path
 from ..errors import IntegrityError, ResponseTooLargeError, TransportError, leaf_errors
 from ..hashing import hash_file_sync, same_hash
 from ..http.retry import RetryPolicy
-from .batch import Blob, offer_file
+from .batch import Blob, publish
 from .cache import ContentCache
-from .local import Targets, TargetsFailed, open_beside, spread, temp_path_for
+from .local import Targets, TargetsFailed, open_beside, temp_path_for
 from .ordered_hash import OrderedHasher
 
 if TYPE_CHECKING:
@@ -99,12 +99,7 @@ def _finish(
             f"the server lists {blob.content_id}"
         )
     targets = [holder, *(t for t in blob.targets if t is not holder and t[0] not in failures)]
-    failures.update(spread(temp, targets))  # each target on its own
-    landed = [target for path, target in targets if path not in failures]
-    if landed and cache is not None:
-        offer_file(cache, landed[0], blob.content_id)
-    if failures:
-        raise TargetsFailed(failures)
+    publish(temp, targets, failures, cache, blob.content_id)  # each target on its own
 
 
 def _drop(fd: int | None, temp: Path) -> None:
@@ -113,6 +108,30 @@ def _drop(fd: int | None, temp: Path) -> None:
             os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp)
+
+
+async def _open_temp(
+    blob: Blob,
+) -> tuple[int, Path, tuple[str, str | Path], dict[str, BaseException]]:
+    """``_create`` beside one of the blob's targets. Paths may join while it runs (the blob is
+    not sealed): when none of those it tried can take the file, the ones that joined are
+    tried too, and only when none is left does the blob fail (sealed first, so every path
+    it has is in the error)."""
+    failures: dict[str, BaseException] = {}
+    tried = 0
+    while True:
+        batch = list(blob.targets[tried:])
+        try:
+            handle, temp, holder, more = await anyio.to_thread.run_sync(_create, batch, blob.size)
+        except TargetsFailed as exc:
+            failures.update(exc.failures)
+            tried += len(batch)
+            if tried == len(blob.targets):  # no await from here to the caller's report
+                blob.sealed = True
+                raise TargetsFailed(failures) from None
+            continue
+        failures.update(more)
+        return handle, temp, holder, failures
 
 
 async def fetch_large(
@@ -131,9 +150,7 @@ async def fetch_large(
     repo_path = blob.targets[0][0]  # any of them: the same bytes
     url = chunk_path(repo.scope, revision, repo_path)
     session = repo.scope.session
-    handle, temp, holder, failures = await anyio.to_thread.run_sync(
-        _create, list(blob.targets), blob.size
-    )
+    handle, temp, holder, failures = await _open_temp(blob)
     fd: int | None = handle  # None once closed; ranges write through ``handle``
     hasher = OrderedHasher(handle)
     range_bytes = range_bytes or RANGE_BYTES

@@ -131,3 +131,25 @@ async def test_senders_wait_until_a_batch_can_be_cut_and_stop_when_it_is_all_cut
         await anyio.wait_all_tasks_blocked()
         pool.close()  # nothing left: there will be no batch
     assert outcomes == [True, False]
+
+
+async def test_many_paths_of_one_content_count_as_many() -> None:
+    pool = _pool(batch_files=64, capacity=100)
+    for i in range(100):  # a folder of empty files: one content, a hundred paths
+        pool.add("e" * 32, 0, (f"d/f{i}", f"/tmp/x/d/f{i}"))
+    pool.notify()
+    assert pool.ready()  # the paths fill the pool though one content is far below 64
+    held = anyio.Event()
+
+    async def listing() -> None:
+        await pool.room()
+        held.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listing)
+        await anyio.wait_all_tasks_blocked()
+        assert not held.is_set()
+        (blob,) = pool.take()
+        assert len(blob.targets) == 100
+        with anyio.fail_after(5):
+            await held.wait()

@@ -6,11 +6,19 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from oxen_async import RemoteRepo
-from oxen_async.download import BATCH_FILES, FIRST_BATCH_FILES, ContentCache, download_folder
+from oxen_async.download import (
+    BATCH_FILES,
+    FIRST_BATCH_FILES,
+    Blob,
+    ContentCache,
+    download_folder,
+    fetch_batch,
+)
 from oxen_async.testing import FaultController, RepoHandle
 
 from .conftest import commit, local_files, strays
@@ -34,15 +42,29 @@ def _counts(faults: FaultController | None) -> dict[str, int]:
 
 
 async def test_a_2000_file_folder_costs_a_few_batches_instead_of_2000_gets(
-    repo: RemoteRepo, oxen_repo: RepoHandle, tmp_path: Path
+    repo: RemoteRepo, oxen_repo: RepoHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = {f"d{i % 4}/f{i:04d}.txt": b"%d\n" % i * (1 + i % 7) for i in range(2000)}
     await commit(repo, files)
     faults = oxen_repo.server.faults
     before = _counts(faults)
+    sent_paths: list[list[str]] = []
+    real_fetch = fetch_batch
+
+    async def seen(repo: RemoteRepo, blobs: list[Blob], *args: Any, **kw: Any) -> None:
+        sent_paths.append([path for blob in blobs for path, _ in blob.targets])
+        await real_fetch(repo, blobs, *args, **kw)
+
+    monkeypatch.setattr("oxen_async.download.engine.fetch_batch", seen)
     report = await download_folder(repo, "main", "", tmp_path)
     assert report.ok and len(report.downloaded) == 2000 and report.files == 2000
     assert local_files(tmp_path) == files
+    # Every path in one batch exactly; no batch over 1,000 files; every one but the last at
+    # least the first batch's 64 (batchpool: doubling while listing, then shares of the rest).
+    sizes = [len(paths) for paths in sent_paths]
+    assert sorted(p for paths in sent_paths for p in paths) == sorted(files)
+    assert max(sizes) <= BATCH_FILES and min(sizes[:-1]) >= FIRST_BATCH_FILES
+    assert len(sizes) <= -(-2000 // FIRST_BATCH_FILES)
     if faults is not None:
         after = _counts(faults)
         sent = {r: after[r] - before[r] for r in after}

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from oxen_async import RemoteRepo
-from oxen_async.download import ContentCache, download_folder
+from oxen_async.download import ContentCache, download_folder, engine, ranged
+from oxen_async.download.engine import CHECK_GROUP
 
 from .conftest import commit, local_files, strays
 
@@ -38,9 +41,10 @@ def _blocked_by(why: str, blocker: Path) -> bool:
     return ("Not a directory" in why or "File exists" in why) and str(blocker) in why
 
 
+@pytest.mark.parametrize("blocked", ["a", "b"])  # the first path, or one in the middle
 @pytest.mark.parametrize("route", list(ROUTES))
 async def test_a_path_that_cannot_be_written_fails_alone(
-    repo: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, route: str
+    repo: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, route: str, blocked: str
 ) -> None:
     size, lowered = ROUTES[route]
     for name, value in lowered.items():
@@ -50,19 +54,82 @@ async def test_a_path_that_cannot_be_written_fails_alone(
     await commit(repo, files)
     target = tmp_path / "out"
     target.mkdir()
-    (target / "a").write_bytes(b"a file where the folder a/ would go\n")  # the first path
+    (target / blocked).write_bytes(b"a file where a folder would go\n")
+    failing = f"{blocked}/c.bin"
     report = await download_folder(repo, "main", "", target)
-    assert list(report.failed) == ["a/c.bin"]
-    assert _blocked_by(report.failed["a/c.bin"], target / "a")
-    assert sorted(report.downloaded) == ["b/c.bin", "other.txt", "z/c.bin"]
+    assert list(report.failed) == [failing]
+    assert _blocked_by(report.failed[failing], target / blocked)
+    landed = sorted(p for p in files if p != failing)
+    assert sorted(report.downloaded) == landed
     assert report.bytes_downloaded == 2 * size + len(b"other\n")
     got = local_files(target)
-    assert got.pop("a") == b"a file where the folder a/ would go\n"
-    assert got == {p: d for p, d in files.items() if p != "a/c.bin"}
+    assert got.pop(blocked) == b"a file where a folder would go\n"
+    assert got == {p: files[p] for p in landed}
     assert strays(target) == []
     again = await download_folder(repo, "main", "", target)  # a rerun skips what landed
-    assert sorted(again.skipped) == ["b/c.bin", "other.txt", "z/c.bin"]
-    assert list(again.failed) == ["a/c.bin"] and again.downloaded == []
+    assert sorted(again.skipped) == landed
+    assert list(again.failed) == [failing] and again.downloaded == []
+
+
+async def test_from_a_warm_cache_a_path_that_cannot_be_written_fails_alone(
+    repo: RemoteRepo, tmp_path: Path
+) -> None:
+    same = os.urandom(5000)
+    files = {"a/c.bin": same, "b/c.bin": same, "other.txt": b"other\n"}
+    await commit(repo, files)
+    cache = ContentCache(tmp_path / "cache")
+    warm = await download_folder(repo, "main", "", tmp_path / "first", cache=cache)
+    assert warm.ok, warm.failed
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "a").write_bytes(b"x")
+    report = await download_folder(repo, "main", "", target, cache=cache)
+    assert list(report.failed) == ["a/c.bin"]
+    assert _blocked_by(report.failed["a/c.bin"], target / "a")
+    assert sorted(report.downloaded) == ["b/c.bin", "other.txt"]
+    assert report.from_cache == 2
+    assert {p: d for p, d in local_files(target).items() if p != "a"} == {
+        "b/c.bin": same,
+        "other.txt": b"other\n",
+    }
+
+
+async def test_a_path_that_joins_while_the_first_cannot_be_written_lands(
+    repo: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file's temporary goes beside its first path; z/ joins the read (two check groups
+    later) while that is being tried and refused: z/ is tried next, lands and says so."""
+    monkeypatch.setattr("oxen_async.download.engine.LARGE_FILE_BYTES", 128 * 1024)
+    monkeypatch.setattr("oxen_async.download.ranged.RANGE_BYTES", 64 * 1024)
+    same = os.urandom(300 * 1024)
+    files = {"a/big.bin": same, "z/big.bin": same}
+    files.update({f"m/f{i:03d}.txt": b"%d\n" % i for i in range(2 * CHECK_GROUP)})
+    await commit(repo, files)
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "a").write_bytes(b"x")
+    joined = threading.Event()
+    real_create, real_unsealed = ranged._create, engine._Run.unsealed
+
+    def create(targets: Any, size: int) -> Any:
+        if [p for p, _ in targets] == ["a/big.bin"]:
+            assert joined.wait(30), "z/big.bin never joined the read"
+        return real_create(targets, size)
+
+    def unsealed(run: Any, content_id: str) -> Any:
+        blob = real_unsealed(run, content_id)
+        if blob is not None:
+            joined.set()  # z/ is added to it before the loop runs anything else
+        return blob
+
+    monkeypatch.setattr(ranged, "_create", create)
+    monkeypatch.setattr(engine._Run, "unsealed", unsealed)
+    report = await download_folder(repo, "main", "", target)
+    assert joined.is_set()
+    assert list(report.failed) == ["a/big.bin"]
+    assert "z/big.bin" in report.downloaded
+    assert (target / "z" / "big.bin").read_bytes() == same
+    assert strays(target) == []
 
 
 async def test_every_path_of_a_content_fails_when_none_can_be_written(
