@@ -28,6 +28,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     failed = report.failed
     if failed:  # a run that lost files must not count as fast
         sys.exit(f"{len(failed)} files failed, e.g. {next(iter(failed.items()))}")
+    if report.error:  # stopped early (the server stopped answering): say why, not how many
+        sys.exit(f"stopped with {report.files_pending} files pending: {report.error}")
     return {
         "elapsed_s": elapsed,
         "cpu_s": cpu,
