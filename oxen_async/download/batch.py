@@ -113,22 +113,24 @@ def land_blob(blob: Blob, data: bytes | memoryview, cache: ContentCache | None) 
         land_each(blob.targets, data)  # the bytes are at hand: no copy from the first file
     finally:
         if cache is not None:
-            offer_bytes(cache, blob.content_id, data)
+            offer(cache, blob.content_id, data=data)
 
 
-def offer_bytes(cache: ContentCache, content_id: str, data: bytes | memoryview) -> None:
-    """Keep verified bytes in the cache if it can take them: the files have landed either
-    way, so a cache that cannot be written is logged, not a failed download."""
+def offer(
+    cache: ContentCache,
+    content_id: str,
+    *,
+    data: bytes | memoryview | None = None,
+    source: str | Path | None = None,
+) -> None:
+    """Keep verified bytes (``data``, or the file ``source``) in the cache if it can take
+    them: the files have landed either way, so a cache that cannot be written is logged, not
+    a failed download."""
     try:
-        cache.put_bytes(content_id, bytes(data))
-    except OSError as exc:
-        logger.warning("could not keep %s in the cache: %s", content_id, exc)
-
-
-def offer_file(cache: ContentCache, source: str | Path, content_id: str) -> None:
-    """``offer_bytes`` for a verified file on disk."""
-    try:
-        cache.put_file(source, content_id)
+        if source is not None:
+            cache.put_file(source, content_id)
+        elif data is not None:
+            cache.put_bytes(content_id, bytes(data))
     except OSError as exc:
         logger.warning("could not keep %s in the cache: %s", content_id, exc)
 
@@ -146,7 +148,7 @@ def publish(
     failures = {**failures, **spread(temp, targets)}
     landed = [(path, target) for path, target in targets if path not in failures]
     if landed and cache is not None:
-        offer_file(cache, landed[0][1], content_id)
+        offer(cache, content_id, source=landed[0][1])
     if failures:
         raise TargetsFailed(failures, [path for path, _ in landed])
 

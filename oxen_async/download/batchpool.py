@@ -64,7 +64,7 @@ class BatchPool:
         self._changed = anyio.Event()
 
     async def room(self) -> None:
-        """Wait while ``capacity`` files are waiting."""
+        """Wait while ``capacity`` paths are waiting."""
         while self._paths >= self.capacity and not self.closed:
             await self._changed.wait()
 
@@ -96,8 +96,8 @@ class BatchPool:
         """How many batches what waits would make now (for how many senders to start)."""
         if not self.ready():
             return 0
-        whole = len(self._waiting) // self._size()
-        return max(1, whole) if not self.closed else -(-len(self._waiting) // self._size())
+        waiting, size = len(self._waiting), self._size()
+        return -(-waiting // size) if self.closed else max(1, waiting // size)
 
     async def wait_ready(self) -> bool:
         """Wait until a batch can be cut; False when there will be none (closed and empty)."""

@@ -30,6 +30,7 @@ TEMP_SUFFIX = ".tmp"
 _TOKEN = secrets.token_hex(3)
 _COUNTER = itertools.count()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_CREATE_READABLE = (_CREATE & ~os.O_WRONLY) | os.O_RDWR
 
 T = TypeVar("T")
 Targets = Sequence[tuple[str, "str | Path"]]
@@ -114,14 +115,16 @@ def temp_path_for(target: str | Path) -> Path:
     return Path(_temp_name(os.path.dirname(os.fspath(target)) or "."))
 
 
-def create_temp(target: str) -> tuple[int, str]:
-    """A new temporary file beside ``target`` (its folders made when missing): (fd, name).
-    The folder is only made when the create says it is missing: no stat or mkdir per file."""
+def create_temp(target: str, *, readable: bool = False) -> tuple[int, str]:
+    """A new temporary file beside ``target`` (its folders made when missing): (fd, name),
+    ``readable`` too when asked. The folder is only made when the create says it is missing:
+    no stat or mkdir per file."""
     folder = os.path.dirname(target) or "."
+    flags = _CREATE_READABLE if readable else _CREATE
     while True:
         temp = _temp_name(folder)
         try:
-            return os.open(temp, _CREATE, 0o644), temp
+            return os.open(temp, flags, 0o644), temp
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
         except FileExistsError:
@@ -163,9 +166,10 @@ def land_each(targets: Targets, data: bytes | bytearray | memoryview) -> None:
 def open_beside(
     targets: Targets, open_temp: Callable[[str, str | Path], T]
 ) -> tuple[T, Targets, dict[str, BaseException]]:
-    """``open_temp(repo path, target)`` (a temporary file beside it) for the first target where that
-    works: what it gave, the targets from that one on (that one first), and why each before it
-    failed (nothing can be written there either). TargetsFailed when none works."""
+    """``open_temp(repo path, target)`` (a temporary file beside it) for the first target
+    where that works: what it gave, the targets from that one on (that one first), and why
+    each before it failed (nothing can be written there either). TargetsFailed when none
+    works."""
     failures: dict[str, BaseException] = {}
     for at, (repo_path, target) in enumerate(targets):
         try:
@@ -280,13 +284,9 @@ class TempFile:
 
     def commit(self) -> None:
         """Rename into place if the bytes match; IntegrityError (and nothing left) if not."""
-        temp = self.verified()
-        try:
-            os.replace(temp, self.target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        failures = spread(self.verified(), [(self.label, self.target)])
+        if failures:
+            raise next(iter(failures.values()))
 
     def discard(self) -> None:
         if self._fd is not None:

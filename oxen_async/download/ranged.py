@@ -30,7 +30,7 @@ from ..hashing import hash_file_sync, same_hash
 from ..http.retry import RetryPolicy
 from .batch import Blob, publish
 from .cache import ContentCache
-from .local import Targets, TargetsFailed, open_beside, temp_path_for
+from .local import Targets, TargetsFailed, create_temp, open_beside
 from .ordered_hash import OrderedHasher
 
 if TYPE_CHECKING:
@@ -51,15 +51,14 @@ def _create(
     name, that target, why those before it failed)."""
 
     def beside(_repo_path: str, target: str | Path) -> tuple[int, Path]:
-        temp = temp_path_for(target)
-        temp.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        # Readable: the ordered hasher reads back pieces it could not hold.
+        fd, name = create_temp(os.fspath(target), readable=True)
         try:
             os.ftruncate(fd, size)
         except BaseException:
-            _drop(fd, temp)
+            _drop(fd, Path(name))
             raise
-        return fd, temp
+        return fd, Path(name)
 
     (fd, temp), rest, failures = open_beside(targets, beside)
     return fd, temp, rest[0], failures

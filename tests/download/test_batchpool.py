@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import anyio
 
+from oxen_async.download.batch import Blob
 from oxen_async.download.batchpool import BatchPool
 
 
@@ -94,9 +95,9 @@ async def test_paths_of_the_same_bytes_share_one_blob() -> None:
     ]
 
 
-async def test_the_listing_waits_for_room_and_goes_on_after_a_batch_is_cut() -> None:
-    pool = _pool(first_files=10, batch_files=10, capacity=20)
-    _fill(pool, 20)
+async def _held_until_a_cut(pool: BatchPool) -> list[Blob]:
+    """Check that the listing waits for room in the full ``pool`` and goes on once a batch
+    is cut; that batch."""
     resumed = anyio.Event()
 
     async def listing() -> None:
@@ -106,10 +107,17 @@ async def test_the_listing_waits_for_room_and_goes_on_after_a_batch_is_cut() -> 
     async with anyio.create_task_group() as tg:
         tg.start_soon(listing)
         await anyio.wait_all_tasks_blocked()
-        assert not resumed.is_set()  # 20 files wait: the pool is full
-        assert len(pool.take()) == 10
+        assert not resumed.is_set()  # the pool is full
+        cut = pool.take()
         with anyio.fail_after(5):
             await resumed.wait()
+    return cut
+
+
+async def test_the_listing_waits_for_room_and_goes_on_after_a_batch_is_cut() -> None:
+    pool = _pool(first_files=10, batch_files=10, capacity=20)
+    _fill(pool, 20)  # 20 files wait: the pool is full
+    assert len(await _held_until_a_cut(pool)) == 10
 
 
 async def test_senders_wait_until_a_batch_can_be_cut_and_stop_when_it_is_all_cut() -> None:
@@ -139,17 +147,5 @@ async def test_many_paths_of_one_content_count_as_many() -> None:
         pool.add("e" * 32, 0, (f"d/f{i}", f"/tmp/x/d/f{i}"))
     pool.notify()
     assert pool.ready()  # the paths fill the pool though one content is far below 64
-    held = anyio.Event()
-
-    async def listing() -> None:
-        await pool.room()
-        held.set()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(listing)
-        await anyio.wait_all_tasks_blocked()
-        assert not held.is_set()
-        (blob,) = pool.take()
-        assert len(blob.targets) == 100
-        with anyio.fail_after(5):
-            await held.wait()
+    (blob,) = await _held_until_a_cut(pool)
+    assert len(blob.targets) == 100
