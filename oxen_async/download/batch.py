@@ -113,24 +113,18 @@ def land_blob(blob: Blob, data: bytes | memoryview, cache: ContentCache | None) 
         land_each(blob.targets, data)  # the bytes are at hand: no copy from the first file
     finally:
         if cache is not None:
-            offer(cache, blob.content_id, data=data)
+            offer(cache, blob.content_id, data)
 
 
-def offer(
-    cache: ContentCache,
-    content_id: str,
-    *,
-    data: bytes | memoryview | None = None,
-    source: str | Path | None = None,
-) -> None:
-    """Keep verified bytes (``data``, or the file ``source``) in the cache if it can take
-    them: the files have landed either way, so a cache that cannot be written is logged, not
-    a failed download."""
+def offer(cache: ContentCache, content_id: str, verified: bytes | memoryview | str | Path) -> None:
+    """Keep ``verified`` (the bytes, or a file holding them) in the cache if it can take them:
+    the files have landed either way, so a cache that cannot be written is logged, not a
+    failed download."""
     try:
-        if source is not None:
-            cache.put_file(source, content_id)
-        elif data is not None:
-            cache.put_bytes(content_id, bytes(data))
+        if isinstance(verified, (str, Path)):
+            cache.put_file(verified, content_id)
+        else:
+            cache.put_bytes(content_id, bytes(verified))
     except OSError as exc:
         logger.warning("could not keep %s in the cache: %s", content_id, exc)
 
@@ -148,7 +142,7 @@ def publish(
     failures = {**failures, **spread(temp, targets)}
     landed = [(path, target) for path, target in targets if path not in failures]
     if landed and cache is not None:
-        offer(cache, content_id, source=landed[0][1])
+        offer(cache, content_id, landed[0][1])
     if failures:
         raise TargetsFailed(failures, [path for path, _ in landed])
 

@@ -53,12 +53,13 @@ def _create(
     def beside(_repo_path: str, target: str | Path) -> tuple[int, Path]:
         # Readable: the ordered hasher reads back pieces it could not hold.
         fd, name = create_temp(os.fspath(target), readable=True)
+        temp = Path(name)
         try:
             os.ftruncate(fd, size)
         except BaseException:
-            _drop(fd, Path(name))
+            _drop(fd, temp)
             raise
-        return fd, Path(name)
+        return fd, temp
 
     (fd, temp), rest, failures = open_beside(targets, beside)
     return fd, temp, rest[0], failures
