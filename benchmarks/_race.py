@@ -89,15 +89,24 @@ def run_process(
 
 
 def run_rounds(
-    contenders: dict[str, Callable[[], dict[str, Any]]], repeat: int
+    contenders: dict[str, Callable[[], dict[str, Any]]], repeat: int, *, warm_up: bool = False
 ) -> dict[str, list[dict[str, Any]]]:
     """``repeat`` rounds, each running every contender once, the order rotating from round to
-    round, so a contender is never always first (cold caches) or always after the heaviest."""
+    round, so a contender is never always first (cold caches) or always after the heaviest.
+
+    ``warm_up``: first one untimed run of every contender, so each meets a server that has
+    served its own requests once. A contender whose warm-up fails runs no rounds: its error
+    stands for each of them."""
     kinds = list(contenders)
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for kind in kinds if warm_up else []:
+        result = contenders[kind]()
+        if "error" in result:
+            runs[kind] = [{**result, "error": f"warm-up: {result['error']}"}] * repeat
     for i in range(repeat):
         for kind in kinds[i % len(kinds) :] + kinds[: i % len(kinds)]:
-            runs[kind].append(contenders[kind]())
+            if len(runs[kind]) < repeat:
+                runs[kind].append(contenders[kind]())
     return runs
 
 

@@ -8,17 +8,21 @@ runs), the download wire limit, and (when its Python is given) the official clie
 
 Each dataset is uploaded once (by the upload wire limit) into the folder ``data`` of its own
 repository; every contender then downloads that folder into an empty local folder in its own
-process, N rounds in rotating order, and its result is checked (every file there, every byte)
-before it counts. The table gives medians, paired ratios, each client's CPU (user + sys) per
-1,000 files and per GB, and the server's CPU per file. The wire limit (_run_wire_download.py)
-is the fastest request sequence plus writing the bytes to their final files (no hashing, no
-temporary files); its receive-only time is in the JSON (``receive_only_s``).
+process, once untimed (a warm-up) and then N rounds in rotating order, and its result is
+checked (every file there, every byte) before it counts. The table gives medians, paired
+ratios, each client's CPU (user + sys) per 1,000 files and per GB, and the server's CPU per
+file. The wire limit (_run_wire_download.py) is the fastest request sequence plus writing the
+bytes to their final files (no hashing, no temporary files); its receive-only time is in the
+JSON (``receive_only_s``). On a tmpfs (``--write-to /dev/shm``) each run's files are deleted
+once checked; on a disk they stay until the race is over (why: ``contender``).
 Writes results/download-<server>.md/.json/.png (<server>: bundled, real-0.65.2, ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,16 +82,23 @@ def contender(
     source = [server.url, repo, "main", REMOTE_DIR]
     token = [f"--token={server.token or ''}"]
 
-    # What a run wrote stays until the whole race is over (the temporary work folder goes
-    # then): ext4 without a journal (these machines) passes over every inode freed in the
-    # last 60 s, 360 s while its table block is dirty, each time it allocates one
+    # On a disk, what a run wrote stays until the whole race is over (the temporary work
+    # folder goes then): ext4 without a journal (these machines) passes over every inode freed
+    # in the last 60 s, 360 s while its table block is dirty, each time it allocates one
     # (``recently_deleted``), so a run after 20,000 files were deleted paid 2-5x the kernel
-    # time per file created (perf: most of it in that scan), whoever it was.
+    # time per file created (perf: most of it in that scan), whoever it was. tmpfs has no such
+    # scan, but there a file costs more to create the more the folder's files fill it: kept,
+    # 20,000 small files a run raised our client CPU from 1.29 to 1.91 s and the wire limit's
+    # from 0.70 to 1.58 s in five rounds on real 0.65.2. There each run's files go once it
+    # has been checked, outside every clock, so each run meets the same empty tmpfs.
+    ephemeral = on_tmpfs(work)
+
     def run() -> dict[str, Any]:
         local = work / f"dl-{kind}-{time.time_ns()}"
         if kind == "wire":  # it checks what it wrote itself (files, bytes), outside its clock
             cmd = [sys.executable, str(HERE / "_run_wire_download.py"), *source, str(dataset)]
-            keep = [f"--work={work}", "--keep", f"--server-pid={server.process.pid}"]
+            keep = [f"--work={work}", f"--server-pid={server.process.pid}"]
+            keep += [] if ephemeral else ["--keep"]
             return _race.run_process([*cmd, *token, *keep, *wire_args], server)
         if kind == "ours":
             cmd = [sys.executable, str(HERE / "_run_ours_download.py"), *source, str(local)]
@@ -95,24 +106,30 @@ def contender(
             cmd = [official, str(HERE / "_run_official_download.py"), *source, str(local)]
         else:
             raise ValueError(kind)
-        return _race.run_process([*cmd, *token], server, lambda: landed(local, expected))
+        try:
+            return _race.run_process([*cmd, *token], server, lambda: landed(local, expected))
+        finally:
+            if ephemeral:
+                shutil.rmtree(local, ignore_errors=True)
 
     return run
 
 
-def warm_up(server: LaunchedServer, repo: str, dataset: Path) -> None:
-    """One untimed pass over the folder before the rounds (the wire limit, receiving only:
-    nothing is written, so no contender pays for its files' deletion). Without it the race's
-    first run met a server that had just taken the seed: in one run our first round took 15 s
-    and the next two 5.3 s."""
-    sizes = [f.stat().st_size for f in _datasets.files_of(dataset)]
-    route = "query" if sum(sizes) <= 16 * 1024 * len(sizes) else "chunk"  # the cheaper one
-    cmd = [sys.executable, str(HERE / "_run_wire_download.py")]
-    cmd += [server.url, repo, "main", REMOTE_DIR, str(dataset)]
-    cmd += [f"--token={server.token or ''}", "--receive-only", f"--small-route={route}"]
-    result = _race.run_process(cmd, server)
-    if "error" in result:
-        raise SystemExit(f"the warm-up download failed: {result['error']}")
+def on_tmpfs(path: Path) -> bool:
+    """Whether ``path`` is on a tmpfs (its longest mount point in /proc/mounts says so)."""
+    where, kind = "", ""
+    target = os.path.realpath(path)
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    for line in mounts:
+        fields = line.split()
+        point = fields[1]
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(where):
+            where, kind = point, fields[2]
+    return kind == "tmpfs"
 
 
 def rss_scaling(
@@ -157,7 +174,11 @@ def main() -> None:
             where = _race.server_name(server)
             for name, path in datasets.items():
                 repo = seed(server, path)
-                warm_up(server, repo, path)
+                # A warm-up run of every contender first. The wire limit alone (receiving only)
+                # warmed the server's store but not its listing path, so our first round, the
+                # only one to list a cold tree, ran slowest in races 1, 2 and 6 (the rotation
+                # starts with us). Without any, the first run met a server that had just taken
+                # the seed: once our first round took 15 s and the next two 5.3 s.
                 runs = _race.run_rounds(
                     {
                         k: contender(
@@ -166,6 +187,7 @@ def main() -> None:
                         for k in kinds
                     },
                     args.repeat,
+                    warm_up=True,
                 )
                 files = _datasets.files_of(path)
                 total = sum(f.stat().st_size for f in files)

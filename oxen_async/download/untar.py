@@ -28,6 +28,7 @@ INFLATE_PIECE = 1024 * 1024
 # record; a little more is tolerated, nothing like a bomb.
 TRAILER_ALLOWANCE = 32 * 1024
 _ZERO_BLOCK = bytes(BLOCK)
+_REGULAR = (b"0", b"\0")
 
 
 class MemberSink(Protocol):
@@ -143,13 +144,12 @@ class TarGzReader:
         name = header[:100].split(b"\0", 1)[0].decode("utf-8", "replace")
         kind = header[156:157]
         size = _octal(header[124:136])
-        if name.startswith("/") or ".." in name.split("/") or "\\" in name:
-            raise UnsafeArchive(f"the batch archive has an unsafe member name {name!r}")
-        if kind not in (b"0", b"\0"):
-            raise UnsafeArchive(f"the batch archive member {name!r} is not a regular file")
+        # The name is only ever a key into the requested ids, never a path: one found among
+        # them needs no other check, and the path rules only say what is wrong with one that is
+        # not (a split a member spared).
         expected = self._sizes.get(name)
-        if expected is None or name in self._seen:
-            raise UnsafeArchive(f"the batch archive has a member {name!r} that was not asked for")
+        if expected is None or name in self._seen or kind not in _REGULAR:
+            raise UnsafeArchive(self._refusal(name, kind))
         self._seen.add(name)
         padding = -size % BLOCK
         error: Exception | None = None
@@ -173,6 +173,14 @@ class TarGzReader:
         self._member_error = error
         self._sink = None if error is not None else self._open_sink(name, size)
         return 0
+
+    def _refusal(self, name: str, kind: bytes) -> str:
+        """Why the member ``name`` ends the batch."""
+        if name.startswith("/") or ".." in name.split("/") or "\\" in name:
+            return f"the batch archive has an unsafe member name {name!r}"
+        if kind not in _REGULAR:
+            return f"the batch archive member {name!r} is not a regular file"
+        return f"the batch archive has a member {name!r} that was not asked for"
 
     def _write(self, data: memoryview) -> None:
         if self._sink is not None and self._member_error is None:
