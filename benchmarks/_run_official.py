@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from _official_config import use_own_config
 
 
 def cpu_seconds() -> float:
@@ -31,17 +31,9 @@ def main() -> dict[str, object]:
     p.add_argument("--token", default="")
     args = p.parse_args()
     parts = urlsplit(args.host)
-    config_dir = tempfile.mkdtemp(prefix="oxen-official-config-")
-    os.environ["OXEN_CONFIG_DIR"] = config_dir
-    import oxen  # imported after OXEN_CONFIG_DIR is set: it reads the config on use
-    from oxen.auth import config_auth
-    from oxen.user import config_user
+    use_own_config(args.token, parts.netloc, user=True)
+    import oxen  # imported after its config is set: it reads the config on use
 
-    config_user("Bench", "bench@example.com", os.path.join(config_dir, "user_config.toml"))
-    if args.token:
-        config_auth(
-            args.token, host=parts.netloc, path=os.path.join(config_dir, "auth_config.toml")
-        )
     root = Path(args.dir)
     paths = sorted(str(p) for p in root.rglob("*") if p.is_file())
     size = sum(Path(p).stat().st_size for p in paths)

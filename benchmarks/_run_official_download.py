@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
-import tempfile
 import time
 from urllib.parse import urlsplit
+
+from _official_config import use_own_config
 
 
 def cpu_seconds() -> float:
@@ -31,15 +31,9 @@ def main() -> dict[str, object]:
     p.add_argument("--token", default="")
     args = p.parse_args()
     parts = urlsplit(args.host)
-    config_dir = tempfile.mkdtemp(prefix="oxen-official-config-")
-    os.environ["OXEN_CONFIG_DIR"] = config_dir
-    import oxen  # after OXEN_CONFIG_DIR is set: it reads the config on use
-    from oxen.auth import config_auth
+    use_own_config(args.token, parts.netloc)
+    import oxen  # after its config is set: it reads the config on use
 
-    if args.token:
-        config_auth(
-            args.token, host=parts.netloc, path=os.path.join(config_dir, "auth_config.toml")
-        )
     cpu0, started = cpu_seconds(), time.perf_counter()
     repo = oxen.RemoteRepo(
         args.repo, host=parts.netloc, revision=args.revision, scheme=parts.scheme

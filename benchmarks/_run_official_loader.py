@@ -9,12 +9,12 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from _loader_check import check, context, workers
+from _official_config import use_own_config
 from torch.utils.data import DataLoader, Dataset
 
 
@@ -50,15 +50,9 @@ def main() -> dict[str, object]:
     p.add_argument("--token", default="")
     args = p.parse_args()
     parts = urlsplit(args.host)
-    config_dir = tempfile.mkdtemp(prefix="oxen-official-config-")
-    os.environ["OXEN_CONFIG_DIR"] = config_dir
+    use_own_config(args.token, parts.netloc)
     import oxen
-    from oxen.auth import config_auth
 
-    if args.token:
-        config_auth(
-            args.token, host=parts.netloc, path=os.path.join(config_dir, "auth_config.toml")
-        )
     namespace, name = args.repo.split("/")
     started = time.perf_counter()
     fs = oxen.OxenFS(
