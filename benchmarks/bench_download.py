@@ -87,7 +87,7 @@ def contender(
     # in the last 60 s, 360 s while its table block is dirty, each time it allocates one
     # (``recently_deleted``), so a run after 20,000 files were deleted paid 2-5x the kernel
     # time per file created (perf: most of it in that scan), whoever it was. tmpfs has no such
-    # scan, but there a file costs more to create the more the folder's files fill it: kept,
+    # scan, but there creating a file costs more the more files the tmpfs already holds: kept,
     # 20,000 small files a run raised our client CPU from 1.29 to 1.91 s and the wire limit's
     # from 0.70 to 1.58 s in five rounds on real 0.65.2. There each run's files go once it
     # has been checked, outside every clock, so each run meets the same empty tmpfs.

@@ -61,6 +61,15 @@ def _checksum_ok(header: bytes) -> bool:
     return _octal(field) == sum(header) - sum(field) + 8 * 0x20
 
 
+def _refusal(name: str, kind: bytes) -> str:
+    """Why a member that is not a requested regular file ends the batch."""
+    if name.startswith("/") or ".." in name.split("/") or "\\" in name:
+        return f"the batch archive has an unsafe member name {name!r}"
+    if kind not in _REGULAR:
+        return f"the batch archive member {name!r} is not a regular file"
+    return f"the batch archive has a member {name!r} that was not asked for"
+
+
 class TarGzReader:
     """``open_sink(hash, size)`` gives the sink of a member (it must be a requested hash);
     ``on_done(hash, error)`` is told once per member: None when it landed, else the reason."""
@@ -145,11 +154,11 @@ class TarGzReader:
         kind = header[156:157]
         size = _octal(header[124:136])
         # The name is only ever a key into the requested ids, never a path: one found among
-        # them needs no other check, and the path rules only say what is wrong with one that is
-        # not (a split a member spared).
+        # them needs no other check (sparing a split per member), and the path rules only say
+        # what is wrong with one that is not.
         expected = self._sizes.get(name)
         if expected is None or name in self._seen or kind not in _REGULAR:
-            raise UnsafeArchive(self._refusal(name, kind))
+            raise UnsafeArchive(_refusal(name, kind))
         self._seen.add(name)
         padding = -size % BLOCK
         error: Exception | None = None
@@ -173,14 +182,6 @@ class TarGzReader:
         self._member_error = error
         self._sink = None if error is not None else self._open_sink(name, size)
         return 0
-
-    def _refusal(self, name: str, kind: bytes) -> str:
-        """Why the member ``name`` ends the batch."""
-        if name.startswith("/") or ".." in name.split("/") or "\\" in name:
-            return f"the batch archive has an unsafe member name {name!r}"
-        if kind not in _REGULAR:
-            return f"the batch archive member {name!r} is not a regular file"
-        return f"the batch archive has a member {name!r} that was not asked for"
 
     def _write(self, data: memoryview) -> None:
         if self._sink is not None and self._member_error is None:

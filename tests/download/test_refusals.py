@@ -33,6 +33,17 @@ def _tar(members: list[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
+def _symlink_named_as_the_id() -> bytes:
+    """A member with the requested id's name that is a symlink (to /etc/passwd), not a file."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo(ID)
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tar.addfile(info)
+    return out.getvalue()
+
+
 def _bomb() -> bytes:
     """A member header claiming 256 MiB, then 256 MiB of zeros: about 250 KiB on the wire."""
     info = tarfile.TarInfo(ID)
@@ -83,10 +94,11 @@ async def evil_repo(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Remot
         (lambda: _tar([("../" + ID, CONTENT)]), "unsafe member name"),
         (lambda: _tar([("/tmp/" + ID, CONTENT)]), "unsafe member name"),
         (lambda: _tar([("f" * 32, CONTENT)]), "not asked for"),
+        (_symlink_named_as_the_id, "not a regular file"),
         (_bomb, "gzip bomb"),
         (lambda: _tar([(ID, b"other bytes!!!")]), "IntegrityError"),
     ],
-    ids=["dotdot", "absolute", "unasked", "bomb", "mismatch"],
+    ids=["dotdot", "absolute", "unasked", "symlink", "bomb", "mismatch"],
     indirect=["evil_repo"],
 )
 async def test_a_bad_archive_is_refused_and_nothing_is_written(
