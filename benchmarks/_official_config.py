@@ -11,9 +11,9 @@ import shutil
 import tempfile
 
 
-def use_own_config(token: str, netloc: str, *, user: bool = False) -> str:
+def use_own_config(token: str, netloc: str, *, user: bool = False) -> None:
     """A fresh config folder for this process (gone at exit), with ``token`` for ``netloc``
-    and, with ``user``, a commit author. Returns the folder."""
+    and, with ``user``, a commit author."""
     folder = tempfile.mkdtemp(prefix="oxen-official-config-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ["OXEN_CONFIG_DIR"] = folder
@@ -25,4 +25,3 @@ def use_own_config(token: str, netloc: str, *, user: bool = False) -> str:
         from oxen.auth import config_auth
 
         config_auth(token, host=netloc, path=os.path.join(folder, "auth_config.toml"))
-    return folder

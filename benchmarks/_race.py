@@ -99,13 +99,15 @@ def run_rounds(
     stands for each of them."""
     kinds = list(contenders)
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    broken: set[str] = set()
     for kind in kinds if warm_up else []:
         result = contenders[kind]()
         if "error" in result:
+            broken.add(kind)
             runs[kind] = [{**result, "error": f"warm-up: {result['error']}"}] * repeat
     for i in range(repeat):
         for kind in kinds[i % len(kinds) :] + kinds[: i % len(kinds)]:
-            if len(runs[kind]) < repeat:
+            if kind not in broken:
                 runs[kind].append(contenders[kind]())
     return runs
 

@@ -23,24 +23,18 @@ CONTENT = b"the real bytes"
 ID = hash_bytes(CONTENT)
 
 
-def _tar(members: list[tuple[str, bytes]]) -> bytes:
+def _tar(members: list[tuple[str, bytes]], *, link_to: str = "") -> bytes:
+    """A gzipped tar of ``members``; with ``link_to``, each is a symlink there instead."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
         for name, data in members:
             info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
-def _symlink_named_as_the_id() -> bytes:
-    """A member with the requested id's name that is a symlink (to /etc/passwd), not a file."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
-        info = tarfile.TarInfo(ID)
-        info.type = tarfile.SYMTYPE
-        info.linkname = "/etc/passwd"
-        tar.addfile(info)
+            if link_to:
+                info.type, info.linkname = tarfile.SYMTYPE, link_to
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
 
 
@@ -94,7 +88,8 @@ async def evil_repo(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Remot
         (lambda: _tar([("../" + ID, CONTENT)]), "unsafe member name"),
         (lambda: _tar([("/tmp/" + ID, CONTENT)]), "unsafe member name"),
         (lambda: _tar([("f" * 32, CONTENT)]), "not asked for"),
-        (_symlink_named_as_the_id, "not a regular file"),
+        # Named as the requested id, but a symlink: not a regular file.
+        (lambda: _tar([(ID, b"")], link_to="/etc/passwd"), "not a regular file"),
         (_bomb, "gzip bomb"),
         (lambda: _tar([(ID, b"other bytes!!!")]), "IntegrityError"),
     ],
