@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -163,6 +164,53 @@ async def test_a_subtree_of_few_files_is_listed_in_one_request(
         walked = {p async for p, _ in repo.dirs.walk("main", deep_files=deep_files)}
         assert walked == set(files)
         assert oxen_faults.stats.requests("dir_list") - before == requests, deep_files
+
+
+SUBTREES = {
+    f"g{g}/d{d}/f{f}.txt": b"%d%d%d" % (g, d, f)
+    for g in range(3)
+    for d in range(4)
+    for f in range(2)
+}
+
+
+@pytest.mark.fake_only
+async def test_the_next_subtree_is_asked_for_while_one_is_read(
+    repo: RemoteRepo, oxen_faults: FaultController
+) -> None:
+    await commit_tree(repo, SUBTREES)
+    # Each listing held long enough that two asked at once are surely in the server at once.
+    oxen_faults.delay(0.2, route="dir_list")
+    walked = [p async for p, _ in repo.dirs.walk_brief("main")]
+    assert walked == sorted(SUBTREES)  # the order and the paths are what they were
+    listed = oxen_faults.stats.route("dir_list")
+    assert listed.requests == 1 + 3  # the root, then each subtree nested: none asked twice
+    assert listed.peak_in_flight == 2  # one subtree read, the next asked: never more
+
+
+@pytest.mark.fake_only
+async def test_a_walk_left_early_cancels_what_it_asked_ahead(
+    repo: RemoteRepo, oxen_faults: FaultController
+) -> None:
+    await commit_tree(repo, SUBTREES)
+    # g1, asked for ahead while g0 is read, is held in the server: still in flight when we
+    # leave.
+    held = oxen_faults.delay(5, route="dir_list", path=r"/g1$")
+    before = asyncio.all_tasks()
+    walk = repo.dirs.walk_brief("main")
+    first, _ = await anext(walk)
+    assert first == "g0/d0/f0.txt"
+    ahead = [t for t in asyncio.all_tasks() - before if not t.done()]
+    assert len(ahead) == 1
+    async with asyncio.timeout(5):  # until the server holds it (its thread counts the hit)
+        while not held.hits:
+            await asyncio.sleep(0.01)
+    await walk.aclose()
+    await asyncio.sleep(0)  # the cancellation is delivered at the task's next step
+    assert ahead[0].cancelled()
+    # The session is still usable and the folder still lists.
+    oxen_faults.reset()
+    assert [p async for p, _ in repo.dirs.walk_brief("main", "g2")][:1] == ["g2/d0/f0.txt"]
 
 
 @pytest.fixture
