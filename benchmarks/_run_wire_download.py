@@ -15,13 +15,13 @@ their final files (the tar inflated and split into its members, each written str
 final path; ranges written in place; worker threads doing the blocking part, a piece of the
 body per hop: a GET's network chunks as they came, never joined, one ``pwritev`` per
 ``--range-piece``; joined, as they were before, they cost it 0.52 s against 0.33 s for
-3 x 110 MiB on real 0.65.2, slower than our client): no hashing, no temporary files, no renames, no skip checks. Receiving alone
-(the old definition, still reported as ``receive_only_s``, ``--receive-only`` to time only
-that) is a ceiling no download can near: a download's product is files on disk, and creating
-20,000 files costs the kernel more than receiving them costs the client. Both are ceilings:
-every contender does at least this and checks more. The server checks every id before it
-answers 200. Speaks HTTP through ``_wire_http`` only (plus its session for streamed bodies).
-Prints one JSON line.
+3 x 110 MiB on real 0.65.2, slower than our client): no hashing, no temporary files, no
+renames, no skip checks. Receiving alone (the old definition, still reported as
+``receive_only_s``, ``--receive-only`` to time only that) is a ceiling no download can near:
+a download's product is files on disk, and creating 20,000 files costs the kernel more than
+receiving them costs the client. Both are ceilings: every contender does at least this and
+checks more. The server checks every id before it answers 200. Speaks HTTP through
+``_wire_http`` only (plus its session for streamed bodies). Prints one JSON line.
 """
 
 from __future__ import annotations

@@ -89,9 +89,9 @@ async def _walk(
             if known is not None:
                 listing = _each(known)
             else:
-                first = ahead.take(current, -1 if deep else 0)
+                first = ahead.take(current, _depth(deep))
                 ahead.start(stack)
-                listing = _pages(fetch, current, -1 if deep else 0, first)
+                listing = _pages(fetch, current, _depth(deep), first)
             async with contextlib.aclosing(listing):
                 async for entry in listing:
                     full = f"{current}/{entry.filename}" if current else entry.filename
@@ -116,6 +116,11 @@ async def _walk(
             entry = None
     finally:
         ahead.cancel()
+
+
+def _depth(nested: bool) -> int:
+    """The ``depth`` a folder is asked for with: all of it nested, or itself alone."""
+    return -1 if nested else 0
 
 
 async def _pages(
@@ -160,7 +165,7 @@ class _LookAhead(Generic[E]):
             return
         for folder, known, deep in reversed(stack):
             if known is None:
-                self._folder = (folder, -1 if deep else 0)
+                self._folder = (folder, _depth(deep))
                 self._task = asyncio.ensure_future(self._fetch(folder, self._folder[1], 1))
                 return
 

@@ -1,12 +1,12 @@
 """One large file through ranged reads: ``GET /chunk/{rev}/{path}?chunk_start=&chunk_size=``.
 
 Several ranges of the file are in flight at once; each is streamed into its place in a
-temporary file beside the target (positional writes in worker threads, ``WRITE_PIECE`` a
-hop), so memory holds at most that much per range in flight. The network chunks of a piece
-go to the thread as they came (one ``pwritev``, never joined on the event loop: copying there
-cost more CPU than the hash), and each piece is hashed in that same hop (``OrderedHasher``: in file order,
-pieces ahead of the cursor held, bounded), so the file is never read back to be checked. A
-range cut off resumes where it stopped, on its own. When all are in, the hash is checked
+temporary file beside the target (positional writes in worker threads, ``WRITE_PIECE`` a hop),
+so memory holds at most that much per range in flight. The network chunks of a piece go to the
+thread as they came (one ``pwritev``, never joined on the event loop: copying there cost more
+CPU than the hash), and each piece is hashed in that same hop (``OrderedHasher``: in file
+order, pieces ahead of the cursor held, bounded), so the file is not read back whole to be checked.
+A range cut off resumes where it stopped, on its own. When all are in, the hash is checked
 against the id and only then is the file renamed into place. The server refuses a range that
 runs past the end, so the last one is exactly what is left.
 """
