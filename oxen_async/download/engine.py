@@ -15,6 +15,7 @@ leaves whole files only, and the next run skips them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -139,8 +140,9 @@ class _Run:
         # of concurrency. Twice as many workers as requests in flight (``limiter`` bounds
         # those): a worker that has its bytes lands them (hash, write, rename) while another
         # has the request slot, so the slots never idle through a landing (mid-size files
-        # came 15% sooner on real 0.65.2). Batches and ranges stream, so these workers hold
-        # little; the mid-size reads' pool holds bodies, within ``whole_bytes``.
+        # came 15% sooner on real 0.65.2). Batches stream, and a range holds at most
+        # ``ranged.WRITE_PIECE`` until it is written, ``limiter`` bounding the ranges in
+        # flight; the mid-size reads' pool holds bodies, within ``whole_bytes``.
         self.workers = limits.LazyWorkers[_Job](WORKERS_PER_REQUEST * concurrency)
         whole_workers = WORKERS_PER_REQUEST * WHOLE_READS_PER_SLOT * concurrency
         self.whole_workers = limits.LazyWorkers[_Job](whole_workers)
@@ -245,22 +247,23 @@ class _Run:
                         await send_whole.send(_Whole(one))
 
             root = os.fspath(report.local_dir)
+            # Closed as soon as the run stops: the listing asked ahead goes with it.
+            walk = self.repo.dirs.walk_brief(report.revision, report.remote_dir)
             try:
-                async for repo_path, entry in self.repo.dirs.walk_brief(
-                    report.revision, report.remote_dir
-                ):
-                    self.listed += 1
-                    try:
-                        rel = relative_name(repo_path, report.remote_dir)
-                    except ConfigError as exc:
-                        report.failed[repo_path] = str(exc)
-                        continue
-                    # A plain string: joinpath(*parts), even Path(one string), cost more than
-                    # the rest of this loop.
-                    group.append((repo_path, entry, f"{root}/{rel}"))
-                    if len(group) >= CHECK_GROUP:
-                        await flush_group()
-                        await pool.room()
+                async with contextlib.aclosing(walk):
+                    async for repo_path, entry in walk:
+                        self.listed += 1
+                        try:
+                            rel = relative_name(repo_path, report.remote_dir)
+                        except ConfigError as exc:
+                            report.failed[repo_path] = str(exc)
+                            continue
+                        # A plain string: joinpath(*parts), even Path(one string), cost more than
+                        # the rest of this loop.
+                        group.append((repo_path, entry, f"{root}/{rel}"))
+                        if len(group) >= CHECK_GROUP:
+                            await flush_group()
+                            await pool.room()
             except TransportError as exc:  # the listing broke off: the server is gone
                 self.stop(exc)
                 return

@@ -44,7 +44,9 @@ RANGES_IN_FLIGHT = 4
 # 0.65.2, 3 x 110 MiB on tmpfs, 10 paired rounds: 0.45 s with 2 MiB a hop, 0.39 s with 4 MiB,
 # 0.37 s with 8 MiB (1 MiB, before: 15% slower than 2). The hops were the cost: each one
 # pauses its range's socket while the thread writes. Peak RSS 88, 93 and 101 MB: a range in
-# flight holds at most this much, and ``concurrency`` bounds the ranges in flight.
+# flight holds at most this much, and ``limiter`` and ``ranges_in_flight`` bound the ranges in
+# flight (``download_folder``: ``concurrency`` of them, 64 MiB at its default of 8), beside
+# each file's ``OrderedHasher`` (``HELD_LIMIT``).
 WRITE_PIECE = RANGE_BYTES
 _IOV_MAX = 512  # buffers per pwritev: below every system's limit (Linux 1024)
 
@@ -216,6 +218,8 @@ async def fetch_large(
                         await put(pieces, size)
                         pieces, size = [], 0
             except (TimeoutError, aiohttp.ClientError) as exc:
+                if pieces:  # what came before the cut is kept: the range resumes after it
+                    await put(pieces, size)
                 raise TransportError("GET", session.url(url), str(exc)) from None
             if pieces:
                 await put(pieces, size)

@@ -126,23 +126,26 @@ async def iter_files(
                 tg.start_soon(run, job, slots, send.clone())
 
             job = _Job()
+            # Closed as soon as this stops: the listing asked ahead goes with it.
+            walk = repo.dirs.walk_brief(pinned, remote_dir)
             try:
-                async for path, entry in repo.dirs.walk_brief(pinned, remote_dir):
-                    if not batched(entry.size):  # a job of its own
-                        if ordered and job.entries:  # walk order: what came first goes first
+                async with contextlib.aclosing(walk):
+                    async for path, entry in walk:
+                        if not batched(entry.size):  # a job of its own
+                            if ordered and job.entries:  # walk order: what came first goes first
+                                await start(job)
+                                job = _Job()
+                            await start(_Job([(path, entry)], entry.size))
+                            continue
+                        if job.entries and (
+                            len(job.entries) >= BATCH_FILES or job.size + entry.size > job_bytes
+                        ):
                             await start(job)
                             job = _Job()
-                        await start(_Job([(path, entry)], entry.size))
-                        continue
-                    if job.entries and (
-                        len(job.entries) >= BATCH_FILES or job.size + entry.size > job_bytes
-                    ):
+                        job.entries.append((path, entry))
+                        job.size += entry.size
+                    if job.entries:
                         await start(job)
-                        job = _Job()
-                    job.entries.append((path, entry))
-                    job.size += entry.size
-                if job.entries:
-                    await start(job)
             except Exception as exc:  # the listing failed: the caller gets it in turn
                 failed = _Job(error=exc)
                 failed.done.set()

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from oxen_async import Commit, NotFoundError, OxenClient, RemoteRepo, hash_bytes
+from oxen_async import Commit, NotFoundError, OxenClient, OxenError, RemoteRepo, hash_bytes
 from oxen_async.testing import FaultController, loopback_app
 
 from .conftest import commit_tree
@@ -181,11 +181,27 @@ async def test_the_next_subtree_is_asked_for_while_one_is_read(
     await commit_tree(repo, SUBTREES)
     # Each listing held long enough that two asked at once are surely in the server at once.
     oxen_faults.delay(0.2, route="dir_list")
-    walked = [p async for p, _ in repo.dirs.walk_brief("main")]
+    # Two pages a subtree (its four folders, two a page): page 1 may come ahead, page 2 not.
+    walked = [p async for p, _ in repo.dirs.walk_brief("main", page_size=2)]
     assert walked == sorted(SUBTREES)  # the order and the paths are what they were
     listed = oxen_faults.stats.route("dir_list")
-    assert listed.requests == 1 + 3  # the root, then each subtree nested: none asked twice
+    assert listed.requests == 2 + 3 * 2  # none asked twice
     assert listed.peak_in_flight == 2  # one subtree read, the next asked: never more
+
+
+@pytest.mark.fake_only
+async def test_a_listing_asked_ahead_that_fails_fails_the_walk_when_it_is_reached(
+    repo: RemoteRepo, oxen_faults: FaultController
+) -> None:
+    await commit_tree(repo, SUBTREES)
+    refused = oxen_faults.fail_next(route="dir_list", path=r"/g1$", status=403)
+    walked: list[str] = []
+    with pytest.raises(OxenError) as caught:
+        async for path, _ in repo.dirs.walk_brief("main"):
+            walked.append(path)
+    assert refused.hits == 1
+    assert walked == sorted(p for p in SUBTREES if p.startswith("g0/"))  # all of g0 first
+    assert "/g1" in str(caught.value)
 
 
 @pytest.mark.fake_only
@@ -206,7 +222,7 @@ async def test_a_walk_left_early_cancels_what_it_asked_ahead(
         while not held.hits:
             await asyncio.sleep(0.01)
     await walk.aclose()
-    await asyncio.sleep(0)  # the cancellation is delivered at the task's next step
+    await asyncio.wait(ahead, timeout=5)  # the cancellation is delivered at its next step
     assert ahead[0].cancelled()
     # The session is still usable and the folder still lists.
     oxen_faults.reset()
