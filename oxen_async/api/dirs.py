@@ -28,14 +28,6 @@ DEFAULT_PAGE_SIZE = 1000
 DEEP_FILES = 10_000
 
 
-# Folders asked for ahead of the walk (``_LookAhead``): a nested listing costs the server one
-# core for a while (10,000 files, ~0.14 s on real 0.65.2) while the client waits; asking for
-# the next folder waiting on the walk's stack meanwhile puts the second core to work. Two
-# 10,000-file subtrees of real 0.65.2: the two GETs alone in 0.18-0.19 s at once against
-# 0.28-0.30 s one after the other; ``walk_brief`` of both in 0.27 s against 0.44 s. One
-# ahead: memory holds two listings at most (``Dirs.walk``).
-LOOK_AHEAD = True
-
 E = TypeVar("E", MetadataEntry, EntryBrief)
 Fetch = Callable[[str, int, int], Awaitable[tuple[list[E], int]]]
 """(folder, depth, page) -> that page's entries and the listing's page count."""
@@ -145,9 +137,15 @@ async def _pages(
 
 class _LookAhead(Generic[E]):
     """The first page of the next folder waiting on the walk's stack (the sibling, or an
-    ancestor's sibling, of the one being read), asked for while that one is read
-    (``LOOK_AHEAD``: why). At most one is held, whatever the tree's shape: below a folder
-    listed by itself, its subfolders get none while it is held for that folder's sibling."""
+    ancestor's sibling, of the one being read), asked for while that one is read. At most one
+    is held, whatever the tree's shape: below a folder listed by itself, its subfolders get
+    none while it is held for that folder's sibling.
+
+    Why: a nested listing costs the server one core for a while (10,000 files, ~0.14 s on
+    real 0.65.2) while the client waits; asking for the next folder meanwhile puts the second
+    core to work. Two 10,000-file subtrees of real 0.65.2: the two GETs alone in 0.18-0.19 s
+    at once against 0.28-0.30 s one after the other; ``walk_brief`` of both in 0.27 s against
+    0.44 s. One ahead: memory holds two listings at most (``Dirs.walk``)."""
 
     def __init__(self, fetch: Fetch[E]) -> None:
         self._fetch: Fetch[E] = fetch
@@ -167,7 +165,7 @@ class _LookAhead(Generic[E]):
 
     def start(self, stack: list[tuple[str, list[E] | None, bool]]) -> None:
         """Ask for the next folder on ``stack`` that needs a request, if none is asked yet."""
-        if not LOOK_AHEAD or self._task is not None:
+        if self._task is not None:
             return
         for folder, known, deep in reversed(stack):
             if known is None:
@@ -262,7 +260,7 @@ class Dirs:
         (``depth=-1``) rather than one request per folder: the server pays ~3 ms a request,
         so 200 folders of 100 files cost real 0.65.2 0.65 s of CPU by folder and 0.30 s
         nested. Memory holds two such subtrees at most, the one being read and the next,
-        asked for ahead (``LOOK_AHEAD``): 10,000 files from real 0.65.2 raised the peak RSS
+        asked for ahead (``_LookAhead``): 10,000 files from real 0.65.2 raised the peak RSS
         by ~37 MB while they were read alone (~27 MB through ``walk_brief``), most of it the ~8 MB
         body while it is received and decoded.
 

@@ -144,8 +144,8 @@ async def iter_files(
                             job = _Job()
                         job.entries.append((path, entry))
                         job.size += entry.size
-                    if job.entries:
-                        await start(job)
+                if job.entries:
+                    await start(job)
             except Exception as exc:  # the listing failed: the caller gets it in turn
                 failed = _Job(error=exc)
                 failed.done.set()
